@@ -1,0 +1,236 @@
+import { readFile } from 'node:fs/promises';
+import type { z } from 'zod';
+import { cronProblem } from './cron.js';
+import { globalSchema, modelSchema, type RawGlobal, type RawProvider } from './schema.js';
+
+/** A provider as the gateway uses it: the file's fields with every default filled in, plus what is derived once at load. */
+export interface ProviderConfig extends Readonly<Omit<RawProvider, 'retry' | 'timeout' | 'cooldown_seconds'>> {
+  /** `model/name`: unique over the whole file, the key of health and usage state. */
+  readonly id: string;
+  /** The public model name the provider serves. */
+  readonly publicModel: string;
+  readonly retry: number;
+  readonly timeout: number;
+  readonly cooldown_seconds: number;
+  /** `scheme://host:port` of `endpoint`: the connection pool key. */
+  readonly origin: string;
+  /** The path of `endpoint` without a trailing slash; the gateway appends `/chat/completions` etc. */
+  readonly basePath: string;
+  /** Headers sent upstream on every try: authorization and custom headers, resolved once. */
+  readonly upstreamHeaders: Readonly<Record<string, string>>;
+}
+
+export interface ModelConfig {
+  readonly name: string;
+  readonly providers: readonly ProviderConfig[];
+}
+
+export interface GatewayConfig {
+  readonly global: Readonly<RawGlobal>;
+  readonly models: ReadonlyMap<string, ModelConfig>;
+  /** Every secret value of the file (keys, header values), so the logger can scrub them. */
+  readonly secrets: readonly string[];
+}
+
+export type ParseResult = { ok: true; config: GatewayConfig } | { ok: false; errors: string[] };
+
+export interface ParseOptions {
+  /** Where `${NAME}` values are read from. */
+  env: Readonly<Record<string, string | undefined>>;
+  /** The zone cron periods are evaluated in. */
+  tz: string;
+}
+
+const FORBIDDEN_HEADERS = new Set([
+  'host', 'content-length', 'transfer-encoding', 'connection', 'authorization',
+  'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'upgrade',
+]);
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const UNSAFE_HEADER_VALUE = /[\r\n\0]/;
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+export async function loadConfigFile(path: string, opts: ParseOptions): Promise<ParseResult> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    return { ok: false, errors: [`cannot read config file ${path}: ${code}`] };
+  }
+  return parseConfig(text, opts);
+}
+
+export function parseConfig(text: string, opts: ParseOptions): ParseResult {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, errors: [`config is not valid JSON: ${(err as Error).message}`] };
+  }
+  if (!isPlainObject(raw)) return { ok: false, errors: ['config must be a JSON object of models'] };
+
+  const errors: string[] = [];
+  const secrets = new Set<string>();
+
+  const g = globalSchema.safeParse(withoutComments(raw._global ?? {}));
+  if (!g.success) errors.push(...zodErrors(g.error, '_global'));
+  const global = g.success ? g.data : globalSchema.parse({});
+  for (const k of [global.api_key, global.admin_key]) if (k) secrets.add(k);
+
+  const models = new Map<string, ModelConfig>();
+  for (const [modelName, value] of Object.entries(raw)) {
+    if (modelName.startsWith('_')) continue;
+    const where = `model "${modelName}"`;
+    const rawProviders = isPlainObject(value) && Array.isArray(value.providers) ? value.providers : [];
+    const input = isPlainObject(value) && Array.isArray(value.providers)
+      ? { ...(withoutComments(value) as object), providers: rawProviders.map(providerWithoutComments) }
+      : withoutComments(value);
+    const parsed = modelSchema.safeParse(input);
+    if (!parsed.success) {
+      errors.push(...zodErrors(parsed.error, where, (i) => providerName(rawProviders[i])));
+      continue;
+    }
+    const providers: ProviderConfig[] = [];
+    const seen = new Set<string>();
+    for (const p of parsed.data.providers) {
+      const at = `${where}, provider "${p.name}"`;
+      if (seen.has(p.name)) errors.push(`${at}: name: duplicate provider name in this model`);
+      seen.add(p.name);
+      const resolved = resolveProvider(modelName, p, global, opts, (field, msg) => errors.push(`${at}: ${field}: ${msg}`));
+      if (resolved) {
+        providers.push(resolved);
+        if (resolved.api_key) secrets.add(resolved.api_key);
+        for (const v of Object.values(resolved.custom_headers ?? {})) if (v.length >= 6) secrets.add(v);
+      }
+    }
+    models.set(modelName, deepFreeze({ name: modelName, providers }));
+  }
+
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, config: deepFreeze({ global, models, secrets: [...secrets] }) };
+}
+
+function resolveProvider(
+  modelName: string,
+  p: RawProvider,
+  global: RawGlobal,
+  opts: ParseOptions,
+  fail: (field: string, msg: string) => void,
+): ProviderConfig | null {
+  let ok = true;
+  const bad = (field: string, msg: string): void => {
+    ok = false;
+    fail(field, msg);
+  };
+
+  let url: URL | null = null;
+  try {
+    url = new URL(p.endpoint);
+  } catch {
+    bad('endpoint', `not a URL: "${p.endpoint}"`);
+  }
+  if (url) {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') bad('endpoint', 'must be an http:// or https:// URL');
+    if (url.username || url.password) bad('endpoint', 'must not carry credentials; use api_key or custom_headers');
+    if (url.search || url.hash) bad('endpoint', 'must not carry a query string or fragment');
+  }
+
+  const apiKey = expandEnv(p.api_key, opts.env, (name) => bad('api_key', `environment variable ${name} is not set`));
+  let customHeaders: Record<string, string> | null = null;
+  if (p.custom_headers) {
+    customHeaders = {};
+    for (const [name, value] of Object.entries(p.custom_headers)) {
+      const field = `custom_headers.${name}`;
+      if (!HEADER_NAME.test(name)) bad(field, 'not a valid header name');
+      else if (FORBIDDEN_HEADERS.has(name.toLowerCase())) bad(field, 'this header is set by the gateway and may not be overridden');
+      const expanded = expandEnv(value, opts.env, (env) => bad(field, `environment variable ${env} is not set`));
+      if (UNSAFE_HEADER_VALUE.test(expanded)) bad(field, 'value may not contain CR, LF or NUL');
+      customHeaders[name] = expanded;
+    }
+  }
+
+  if (!p.stream_support && !p.non_stream_support) {
+    bad('stream_support', 'stream_support and non_stream_support cannot both be false');
+  }
+  if (p.rate_limit) {
+    const problem = cronProblem(p.rate_limit.period_cron, opts.tz);
+    if (problem) bad('rate_limit.period_cron', `invalid cron expression "${p.rate_limit.period_cron}": ${problem}`);
+  }
+  if (!ok || !url) return null;
+
+  const upstreamHeaders: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+  for (const [k, v] of Object.entries(customHeaders ?? {})) upstreamHeaders[k.toLowerCase()] = v;
+  if (apiKey) upstreamHeaders.authorization = `Bearer ${apiKey}`;
+
+  return {
+    ...p,
+    api_key: apiKey,
+    custom_headers: customHeaders,
+    id: `${modelName}/${p.name}`,
+    publicModel: modelName,
+    retry: p.retry ?? global.default_retry,
+    timeout: p.timeout ?? global.default_timeout,
+    cooldown_seconds: p.cooldown_seconds ?? global.cooldown_seconds,
+    origin: url.origin,
+    basePath: url.pathname.replace(/\/+$/, ''),
+    upstreamHeaders,
+  };
+}
+
+function expandEnv(value: string, env: ParseOptions['env'], missing: (name: string) => void): string {
+  return value.replace(ENV_REF, (_m, name: string) => {
+    const v = env[name];
+    if (v === undefined) {
+      missing(name);
+      return '';
+    }
+    return v;
+  });
+}
+
+function zodErrors(error: z.ZodError, where: string, providerAt?: (index: number) => string | null): string[] {
+  return error.issues.map((issue) => {
+    const path = [...issue.path];
+    let prefix = where;
+    if (providerAt && path[0] === 'providers' && typeof path[1] === 'number') {
+      const name = providerAt(path[1]);
+      prefix += name ? `, provider "${name}"` : `, providers[${path[1]}]`;
+      path.splice(0, 2);
+    }
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      message = issue.keys.map((k) => `unknown field "${k}"`).join(', ');
+    }
+    const field = path.map(String).join('.');
+    return field ? `${prefix}: ${field}: ${message}` : `${prefix}: ${message}`;
+  });
+}
+
+function providerName(p: unknown): string | null {
+  return isPlainObject(p) && typeof p.name === 'string' ? p.name : null;
+}
+
+/** `_`-prefixed fields are comments (the first version's convention). */
+function withoutComments(value: unknown): unknown {
+  if (!isPlainObject(value)) return value;
+  return Object.fromEntries(Object.entries(value).filter(([k]) => !k.startsWith('_')));
+}
+
+function providerWithoutComments(p: unknown): unknown {
+  const out = withoutComments(p);
+  if (isPlainObject(out) && isPlainObject(out.rate_limit)) out.rate_limit = withoutComments(out.rate_limit);
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value instanceof Map) {
+    for (const v of value.values()) deepFreeze(v);
+  } else if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return Object.freeze(value);
+}

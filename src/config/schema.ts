@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { DEFAULT_PERIOD_CRON } from './cron.js';
+
+/**
+ * The shape of `config/provider.json`, exactly as the first version read it, plus this
+ * rewrite's optional additions. Objects are strict: an unknown field (a typo such as
+ * `request_per_period`) is an error rather than a silently lifted quota. Fields whose name
+ * starts with `_` are comments and are removed before this schema sees the file (load.ts).
+ */
+
+const nonNegativeInt = z.int().min(0);
+const positiveInt = z.int().min(1);
+
+export const rateLimitSchema = z.strictObject({
+  requests_per_period: nonNegativeInt.nullable().default(null),
+  tokens_per_period: nonNegativeInt.nullable().default(null),
+  period_cron: z.string().min(1).default(DEFAULT_PERIOD_CRON),
+});
+
+export const providerSchema = z.strictObject({
+  name: z.string().min(1),
+  endpoint: z.string().min(1),
+  api_key: z.string(),
+  model: z.string().min(1),
+  priority: z.int().default(1),
+  weight: positiveInt.default(10),
+  rate_limit: rateLimitSchema.nullable().default(null),
+  retry: nonNegativeInt.optional(),
+  timeout: positiveInt.optional(),
+  stream_support: z.boolean().default(true),
+  non_stream_support: z.boolean().default(true),
+  enabled: z.boolean().default(true),
+  custom_headers: z.record(z.string(), z.string()).nullable().default(null),
+  max_context_length: positiveInt.nullable().default(null),
+  cooldown_seconds: nonNegativeInt.optional(),
+});
+
+export const modelSchema = z.strictObject({
+  providers: z.array(providerSchema).min(1),
+});
+
+export const globalSchema = z.strictObject({
+  default_timeout: positiveInt.default(120),
+  default_retry: nonNegativeInt.default(3),
+  log_requests: z.boolean().default(true),
+  api_key: z.string().default(''),
+  admin_key: z.string().default(''),
+  cooldown_seconds: nonNegativeInt.default(30),
+  max_body_bytes: positiveInt.default(32 * 1024 * 1024),
+});
+
+export type RawProvider = z.infer<typeof providerSchema>;
+export type RawGlobal = z.infer<typeof globalSchema>;

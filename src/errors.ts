@@ -1,0 +1,58 @@
+/**
+ * Every answer the gateway gives of its own, with a stable code, an HTTP status and an OpenAI
+ * error type. The server's error handler renders each as `{"error":{message,type,param,code}}`.
+ */
+export class GatewayError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    readonly code: string,
+    message: string,
+    readonly param: string | null = null,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.name = 'GatewayError';
+  }
+
+  toJSON(): { error: { message: string; type: string; param: string | null; code: string } } {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+export const invalidRequest = (message: string, param: string | null = null): GatewayError =>
+  new GatewayError(400, 'invalid_request_error', 'invalid_request', message, param);
+
+export const invalidJson = (): GatewayError =>
+  new GatewayError(400, 'invalid_request_error', 'invalid_json', 'The request body is not valid JSON.');
+
+export const contextLengthExceeded = (tokens: number): GatewayError =>
+  new GatewayError(400, 'invalid_request_error', 'context_length_exceeded',
+    `The prompt (about ${tokens} tokens) is longer than the context of every provider of this model.`, 'messages');
+
+/** One body for every authentication failure, whatever was wrong, so it tells an attacker nothing. */
+export const unauthorized = (): GatewayError =>
+  new GatewayError(401, 'invalid_request_error', 'invalid_api_key', 'Missing or invalid API key.', null, { 'www-authenticate': 'Bearer' });
+
+export const modelNotFound = (model: string): GatewayError =>
+  new GatewayError(404, 'invalid_request_error', 'model_not_found', `The model '${model}' does not exist.`, 'model');
+
+export const routeNotFound = (method: string, path: string): GatewayError =>
+  new GatewayError(404, 'invalid_request_error', 'not_found', `No route for ${method} ${path}.`);
+
+export const payloadTooLarge = (limit: number): GatewayError =>
+  new GatewayError(413, 'invalid_request_error', 'request_too_large', `The request body is larger than ${limit} bytes.`);
+
+export const quotaExceeded = (retryAfterSeconds: number): GatewayError =>
+  new GatewayError(429, 'rate_limit_error', 'quota_exceeded',
+    'Every provider of this model has used its quota for the current period.', null,
+    { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
+
+export const allProvidersFailed = (model: string, tried: string): GatewayError =>
+  new GatewayError(502, 'upstream_error', 'all_providers_failed', `No provider could serve model '${model}'. Tried: ${tried}.`);
+
+export const noProviderAvailable = (model: string, why: string): GatewayError =>
+  new GatewayError(503, 'service_unavailable', 'no_provider_available', `No provider of model '${model}' is available: ${why}.`);
+
+export const internalError = (): GatewayError =>
+  new GatewayError(500, 'internal_error', 'internal_error', 'The gateway failed to handle the request.');

@@ -1,0 +1,58 @@
+import { buildApp } from './app.js';
+import { loadConfigFile } from './config/load.js';
+import { createLogger, parseLevel } from './observability/logger.js';
+
+/** Reads the environment, builds the gateway, listens, and wires signals. Nothing else. */
+async function main(): Promise<void> {
+  const env = process.env;
+  process.env.TZ = env.TZ || 'UTC';
+  const tz = process.env.TZ;
+  const fail = (message: string): never => {
+    process.stderr.write(`ERROR ${message}\n`);
+    process.exit(1);
+  };
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+  } catch {
+    fail(`TZ: unknown time zone "${tz}"`);
+  }
+  const level = parseLevel(env.LOG_LEVEL) ?? fail(`LOG_LEVEL: expected debug, info, warn or error, got "${env.LOG_LEVEL}"`);
+  const port = Number(env.PORT || 6010);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`PORT: not a port number: "${env.PORT}"`);
+  const host = env.HOST || '0.0.0.0';
+  const configPath = env.CONFIG_PATH || 'config/provider.json';
+  const logDir = env.LOG_DIR || 'logs';
+
+  const log = createLogger({ level, logDir });
+  const loaded = await loadConfigFile(configPath, { env, tz });
+  if (!loaded.ok) {
+    log.logger.error({ errors: loaded.errors }, `ERROR invalid configuration ${configPath}`);
+    log.flush();
+    fail(`invalid configuration ${configPath}:\n  ${loaded.errors.join('\n  ')}`);
+    return;
+  }
+  const { app } = buildApp({ config: loaded.config, log });
+  const g = loaded.config.global;
+  if (!g.api_key && !['127.0.0.1', 'localhost', '::1'].includes(host)) {
+    log.logger.warn(`No gateway api_key is set and the gateway listens on ${host}: anyone who can reach it can use your providers`);
+  }
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.logger.info(`Received ${signal}, stopping`);
+    void app.close().finally(() => {
+      log.flush();
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  await app.listen({ port, host });
+  const models = [...loaded.config.models.keys()];
+  log.logger.info({ port, host, configPath, models }, `Gateway listening on ${host}:${port} with ${models.length} model(s)`);
+}
+
+await main();

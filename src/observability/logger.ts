@@ -1,0 +1,89 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino, type DestinationStream, type Level, type StreamEntry } from 'pino';
+
+export type Logger = pino.Logger;
+
+/** Levels as operators grep for them (the first version's words). */
+const WORDS: Readonly<Record<string, string>> = {
+  trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARNING', error: 'ERROR', fatal: 'CRITICAL',
+};
+
+/** `LOG_LEVEL` as the first version spelled it (DEBUG/INFO/WARNING/ERROR) or as pino does. */
+export function parseLevel(value: string | undefined): Level | null {
+  const v = (value ?? 'info').trim().toLowerCase();
+  if (v === 'warning') return 'warn';
+  if (v === 'critical') return 'fatal';
+  return (['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const).find((l) => l === v) ?? null;
+}
+
+export interface LoggerOptions {
+  level: Level;
+  /** Also write to `<logDir>/gateway.log`. */
+  logDir?: string;
+  /** Write to stdout (default true). */
+  stdout?: boolean;
+  /** Another destination, e.g. a test's capture. */
+  extra?: DestinationStream;
+}
+
+export interface GatewayLogger {
+  logger: Logger;
+  /** The secrets to scrub from every line from now on (replaced at each config load). */
+  setSecrets(secrets: readonly string[]): void;
+  flush(): void;
+}
+
+/**
+ * JSON lines to stdout and `LOG_DIR/gateway.log`. Every line passes one scrubber that replaces
+ * each configured key by `[REDACTED]`, so no code path can leak a secret into a log by mistake.
+ */
+export function createLogger(opts: LoggerOptions): GatewayLogger {
+  let secrets: readonly string[] = [];
+  const streams: StreamEntry[] = [];
+  const sonic: Array<{ flushSync(): void }> = [];
+  if (opts.stdout !== false) {
+    const out = pino.destination({ dest: 1, sync: false });
+    sonic.push(out);
+    streams.push({ level: 'trace', stream: out });
+  }
+  if (opts.logDir) {
+    mkdirSync(opts.logDir, { recursive: true });
+    const file = pino.destination({ dest: join(opts.logDir, 'gateway.log'), sync: false, mkdir: true });
+    sonic.push(file);
+    streams.push({ level: 'trace', stream: file });
+  }
+  if (opts.extra) streams.push({ level: 'trace', stream: opts.extra });
+
+  const logger = pino(
+    {
+      level: opts.level,
+      base: null,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: WORDS[label] ?? label.toUpperCase() }) },
+      hooks: {
+        streamWrite: (line) => {
+          for (const s of secrets) if (line.includes(s)) line = line.replaceAll(s, '[REDACTED]');
+          return line;
+        },
+      },
+    },
+    pino.multistream(streams),
+  );
+  return {
+    logger,
+    setSecrets: (list) => {
+      // Longest first, so a key that contains another is scrubbed whole.
+      secrets = [...new Set(list)].filter((s) => s.length >= 6).sort((a, b) => b.length - a.length);
+    },
+    flush: () => {
+      for (const s of sonic) {
+        try {
+          s.flushSync();
+        } catch {
+          /* not ready yet, or already closed */
+        }
+      }
+    },
+  };
+}

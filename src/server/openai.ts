@@ -1,0 +1,97 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { allProvidersFailed, invalidRequest, modelNotFound, noProviderAvailable } from '../errors.js';
+import { candidatesFor } from '../routing/candidates.js';
+import { orderProviders } from '../routing/select.js';
+import { proxy, type Attempt, type Endpoint } from '../upstream/proxy.js';
+import type { GatewayState } from '../app.js';
+import { sendJsonResult, sendStreamResult } from './reply.js';
+
+/** The OpenAI surface: `/v1/models` and the three proxied endpoints. */
+export function registerOpenAiRoutes(app: FastifyInstance, state: GatewayState): void {
+  app.get('/v1/models', async () => {
+    const data = [...state.config().models.values()]
+      .filter((m) => m.providers.some((p) => p.enabled))
+      .map((m) => ({ id: m.name, object: 'model', created: 0, owned_by: 'api-gateway' }));
+    return { object: 'list', data };
+  });
+
+  const route = (endpoint: Endpoint) => (request: FastifyRequest, reply: FastifyReply) => handle(endpoint, request, reply, state);
+  app.post('/v1/chat/completions', route('/chat/completions'));
+  app.post('/v1/completions', route('/completions'));
+  app.post('/v1/embeddings', route('/embeddings'));
+}
+
+async function handle(endpoint: Endpoint, request: FastifyRequest, reply: FastifyReply, state: GatewayState): Promise<void> {
+  // The whole request runs on the snapshot it started with, whatever a reload does meanwhile.
+  const config = state.config();
+  const body = checkBody(endpoint, request.body);
+  const trace = request.trace;
+  trace.model = body.model;
+  const stream = endpoint !== '/embeddings' && body.stream === true;
+  trace.stream = stream;
+
+  const model = config.models.get(body.model);
+  if (!model) throw modelNotFound(body.model);
+  const candidates = candidatesFor(model, { stream });
+  if (!candidates.ok) throw noProviderAvailable(model.name, candidates.reason);
+  const now = state.now();
+  const order = orderProviders(candidates.providers, (id) => state.health.coolingUntil(id, now), state.rr);
+
+  const abort = new AbortController();
+  const onClose = (): void => {
+    if (!reply.raw.writableFinished) abort.abort();
+  };
+  reply.raw.once('close', onClose);
+
+  const result = await proxy(order, { requestId: request.id, endpoint, body, stream, signal: abort.signal }, state.proxyDeps);
+  trace.attempts = result.attempts;
+  switch (result.kind) {
+    case 'json':
+      trace.provider = result.provider.name;
+      trace.tokens = totalTokens(result.json);
+      return sendJsonResult(reply, result);
+    case 'stream':
+      trace.provider = result.provider.name;
+      return sendStreamResult(request, reply, result, state);
+    case 'failed':
+      throw allProvidersFailed(model.name, summarize(result.attempts));
+    case 'aborted':
+      trace.clientGone = true;
+      reply.hijack();
+      reply.raw.destroy();
+      state.logRequest(request, 499);
+      return;
+  }
+}
+
+interface CheckedBody extends Record<string, unknown> {
+  model: string;
+}
+
+function checkBody(endpoint: Endpoint, body: unknown): CheckedBody {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw invalidRequest('The request body must be a JSON object.');
+  }
+  const b = body as Record<string, unknown>;
+  if (typeof b.model !== 'string' || b.model.length === 0) throw invalidRequest('`model` must be a non-empty string.', 'model');
+  if (endpoint === '/chat/completions' && !Array.isArray(b.messages)) throw invalidRequest('`messages` must be an array.', 'messages');
+  if (b.stream !== undefined && b.stream !== null && typeof b.stream !== 'boolean') throw invalidRequest('`stream` must be a boolean.', 'stream');
+  return b as CheckedBody;
+}
+
+/** `primary (503, 503, 503), backup (connection refused)`: names and statuses, never hosts or keys. */
+export function summarize(attempts: readonly Attempt[]): string {
+  const byProvider = new Map<string, string[]>();
+  for (const a of attempts) {
+    const list = byProvider.get(a.provider);
+    if (list) list.push(a.result);
+    else byProvider.set(a.provider, [a.result]);
+  }
+  if (byProvider.size === 0) return 'nothing';
+  return [...byProvider.entries()].map(([name, results]) => `${name} (${results.join(', ')})`).join(', ');
+}
+
+function totalTokens(json: unknown): number | null {
+  const usage = (json as { usage?: { total_tokens?: unknown } } | null)?.usage;
+  return typeof usage?.total_tokens === 'number' ? usage.total_tokens : null;
+}

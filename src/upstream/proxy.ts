@@ -1,0 +1,210 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Dispatcher } from 'undici';
+import type { ProviderConfig } from '../config/load.js';
+import type { Logger } from '../observability/logger.js';
+import type { HealthBook } from '../routing/health.js';
+import { classify, describe, type TryOutcome } from './classify.js';
+import type { Pools } from './pools.js';
+
+/**
+ * The try / retry / fail-over loop (SPEC §3): every provider of the order at most once, each
+ * with its own retries; the first usable answer wins. Every discarded answer's body is consumed
+ * or destroyed so its connection goes back to the pool or is closed.
+ */
+
+export type Endpoint = '/chat/completions' | '/completions' | '/embeddings';
+
+export interface ProxyRequest {
+  requestId: string;
+  endpoint: Endpoint;
+  /** The client's body, parsed; only `model` is rewritten per provider. */
+  body: Record<string, unknown>;
+  stream: boolean;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+}
+
+export interface Attempt {
+  provider: string;
+  /** Status code or short words (`timeout`, `connection refused`), never a host or key. */
+  result: string;
+  ms: number;
+}
+
+interface Served {
+  provider: ProviderConfig;
+  status: number;
+  contentType: string;
+  attempts: Attempt[];
+}
+
+export type ProxyResult =
+  /** A whole answer: a success, or a client error that goes back unchanged. */
+  | (Served & { kind: 'json'; body: Buffer; json: unknown })
+  /** A stream whose first bytes have arrived: from here on there is no failover. */
+  | (Served & { kind: 'stream'; first: Buffer; rest: AsyncIterator<Buffer>; cancel: () => void })
+  | { kind: 'failed'; attempts: Attempt[] }
+  | { kind: 'aborted'; attempts: Attempt[] };
+
+export interface ProxyDeps {
+  pools: Pools;
+  health: HealthBook;
+  logger: Logger;
+  now: () => number;
+  /** Wait before retry number `n` (1-based) on the same provider. */
+  backoffMs: (n: number) => number;
+  /** Largest non-streamed answer accepted, in bytes. */
+  maxResponseBytes: number;
+}
+
+/** 100 ms, 200 ms, 400 ms … capped at 2 s, each scaled by a random 50–100 %. */
+export const defaultBackoff = (n: number): number => Math.min(2000, 100 * 2 ** (n - 1)) * (0.5 + Math.random() / 2);
+
+type TryResult =
+  | { done: true; result: ProxyResult }
+  | { done: false; outcome: TryOutcome; retryAfterMs: number | null };
+
+export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest, deps: ProxyDeps): Promise<ProxyResult> {
+  const attempts: Attempt[] = [];
+  const { logger } = deps;
+  for (const [index, provider] of order.entries()) {
+    logger.info({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, priority: provider.priority },
+      `Selected provider ${provider.name} for ${provider.publicModel}`);
+    const payload = JSON.stringify({ ...req.body, model: provider.model });
+    let last: TryOutcome | null = null;
+    let retryAfterMs: number | null = null;
+    for (let tryNo = 0; tryNo <= provider.retry; tryNo++) {
+      if (tryNo > 0) {
+        try {
+          await sleep(deps.backoffMs(tryNo), undefined, { signal: req.signal });
+        } catch {
+          return { kind: 'aborted', attempts };
+        }
+      }
+      const started = deps.now();
+      const r = await tryOnce(provider, payload, req, deps, attempts);
+      if (r.done) {
+        if (r.result.kind === 'json' || r.result.kind === 'stream') deps.health.recordSuccess(provider.id, deps.now() - started);
+        return r.result;
+      }
+      if (req.signal.aborted) return { kind: 'aborted', attempts };
+      attempts.push({ provider: provider.name, result: describe(r.outcome), ms: Math.round(deps.now() - started) });
+      last = r.outcome;
+      retryAfterMs = r.retryAfterMs;
+      if (classify(r.outcome) !== 'retry') break;
+    }
+    if (!last) continue;
+    const why = describe(last);
+    const cooldownMs = provider.cooldown_seconds === 0 ? 0 : (retryAfterMs ?? provider.cooldown_seconds * 1000);
+    deps.health.recordFailure(provider.id, deps.now(), cooldownMs, why);
+    const nextProvider = order[index + 1];
+    logger.warn({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, reason: why, next: nextProvider?.name ?? null },
+      nextProvider
+        ? `Switching provider for ${provider.publicModel}: ${provider.name} failed (${why}), trying ${nextProvider.name}`
+        : `Switching provider for ${provider.publicModel}: ${provider.name} failed (${why}), no provider left`);
+  }
+  return { kind: 'failed', attempts };
+}
+
+async function tryOnce(provider: ProviderConfig, payload: string, req: ProxyRequest, deps: ProxyDeps, attempts: Attempt[]): Promise<TryResult> {
+  const started = deps.now();
+  const timeoutMs = provider.timeout * 1000;
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await deps.pools.get(provider.origin).request({
+      method: 'POST',
+      path: provider.basePath + req.endpoint,
+      headers: provider.upstreamHeaders,
+      body: payload,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: req.signal,
+    });
+  } catch (err) {
+    return { done: false, outcome: networkOutcome(err), retryAfterMs: null };
+  }
+
+  const status = res.statusCode;
+  const verdict = classify({ kind: 'status', status });
+  const contentType = headerValue(res.headers['content-type']);
+  const served = (): Served => ({
+    provider,
+    status,
+    contentType,
+    attempts: [...attempts, { provider: provider.name, result: String(status), ms: Math.round(deps.now() - started) }],
+  });
+
+  if (verdict === 'retry' || verdict === 'switch') {
+    const retryAfterMs = status === 429 ? parseRetryAfter(headerValue(res.headers["retry-after"]), deps.now()) : null;
+    discard(res);
+    return { done: false, outcome: { kind: 'status', status }, retryAfterMs };
+  }
+
+  if (verdict === 'success' && req.stream && contentType.includes('text/event-stream')) {
+    const it = res.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    try {
+      let first = await it.next();
+      while (!first.done && first.value.length === 0) first = await it.next();
+      if (first.done) return { done: false, outcome: { kind: 'invalid' }, retryAfterMs: null };
+      return { done: true, result: { kind: 'stream', ...served(), first: first.value, rest: it, cancel: () => res.body.destroy() } };
+    } catch (err) {
+      res.body.destroy();
+      return { done: false, outcome: networkOutcome(err), retryAfterMs: null };
+    }
+  }
+
+  let body: Buffer;
+  try {
+    body = await readCapped(res.body, deps.maxResponseBytes);
+  } catch (err) {
+    return { done: false, outcome: networkOutcome(err), retryAfterMs: null };
+  }
+  if (verdict === 'return') {
+    return { done: true, result: { kind: 'json', ...served(), body, json: null } };
+  }
+  // A 2xx must be the JSON the endpoint promises; an HTML page or a cut body is a failed try.
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { done: false, outcome: { kind: 'invalid' }, retryAfterMs: null };
+  }
+  if (typeof json !== 'object' || json === null) return { done: false, outcome: { kind: 'invalid' }, retryAfterMs: null };
+  return { done: true, result: { kind: 'json', ...served(), body, json } };
+}
+
+async function readCapped(body: Dispatcher.ResponseData['body'], cap: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > cap) {
+      body.destroy();
+      throw Object.assign(new Error('response too large'), { code: 'UND_ERR_RES_EXCEEDED_MAX_SIZE' });
+    }
+    parts.push(chunk);
+  }
+  return parts.length === 1 && parts[0] ? parts[0] : Buffer.concat(parts, size);
+}
+
+/** Reads a small discarded body to the end so the connection is reused, or closes it. */
+function discard(res: Dispatcher.ResponseData): void {
+  res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+}
+
+function networkOutcome(err: unknown): TryOutcome {
+  const code = (err as { code?: unknown } | null)?.code;
+  return { kind: 'network', code: typeof code === 'string' ? code : 'UNKNOWN' };
+}
+
+function headerValue(v: string | string[] | undefined): string {
+  return (Array.isArray(v) ? v[0] : v) ?? '';
+}
+
+/** `Retry-After` as seconds or an HTTP date, in ms; null when absent or unreadable. */
+export function parseRetryAfter(value: string, now: number): number | null {
+  if (!value) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}

@@ -1,0 +1,322 @@
+/**
+ * An OpenAI-compatible upstream that can be told to fail in every way a real provider fails.
+ * Tests, the demo and the benchmark all use it.
+ *
+ * Each provider is a path prefix: `http://host:port/<provider>/v1/chat/completions`. A script is
+ * a queue of behaviours per provider; each request takes the next one (a behaviour with
+ * `times: n` answers n requests), and an empty queue answers normally. Every request is recorded.
+ *
+ * Scriptable in-process (`createUpstreamDouble`) or over HTTP when run as a program:
+ *   POST /_double/script/<provider>   body: a behaviour or a list of them (appended)
+ *   GET  /_double/received/<provider> what that provider received
+ *   POST /_double/reset               forget scripts and records
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+
+export interface Behavior {
+  /** Answer this status; non-2xx answers carry an OpenAI-style error body unless `body` is given. */
+  status?: number;
+  /** A body to send as is (string) or as JSON (anything else). */
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Sent as the `Retry-After` header. */
+  retryAfter?: number | string;
+  /** Read the request and never answer. */
+  hang?: boolean;
+  /** Destroy the connection without answering. */
+  reset?: boolean;
+  /** Wait this long before the first byte. */
+  delayMs?: number;
+  /** Wait this long between SSE events. */
+  chunkDelayMs?: number;
+  /** How many content pieces a stream carries (default 3). */
+  chunks?: number;
+  /** Destroy the connection after this many SSE events were written. */
+  dropAfterChunks?: number;
+  /** Report usage (default true): in JSON answers, and in a stream's last chunk when asked for. */
+  usage?: boolean;
+  /** Answer with a tool call instead of text. */
+  toolCalls?: boolean;
+  /** Answer 200 with an HTML page. */
+  html?: boolean;
+  /** Answer 200 with a body that is not JSON. */
+  invalidJson?: boolean;
+  /** Answer 302 to this location. */
+  redirect?: string;
+  /** The reply text (default `Hello from <provider>`). */
+  content?: string;
+  /** How many requests this behaviour answers (default 1). */
+  times?: number;
+}
+
+export interface Received {
+  provider: string;
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+  /** The connection closed before the answer was complete (client or gateway went away). */
+  closedEarly: boolean;
+}
+
+export interface UpstreamDouble {
+  readonly port: number;
+  /** Base URL of one provider, to use as `endpoint`: `http://127.0.0.1:<port>/<provider>/v1`. */
+  url(provider: string): string;
+  script(provider: string, ...behaviors: Behavior[]): void;
+  received(provider: string): Received[];
+  /** Sockets open right now. */
+  openConnections(): number;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+interface Queued {
+  behavior: Behavior;
+  left: number;
+}
+
+const ROUTE = /^\/([^/]+)\/v1\/(chat\/completions|completions|embeddings|models)\/?$/;
+
+export async function createUpstreamDouble(opts: { port?: number; host?: string } = {}): Promise<UpstreamDouble> {
+  const scripts = new Map<string, Queued[]>();
+  const records = new Map<string, Received[]>();
+  const sockets = new Set<Socket>();
+  const host = opts.host ?? '127.0.0.1';
+
+  const next = (provider: string): Behavior => {
+    const queue = scripts.get(provider);
+    const head = queue?.[0];
+    if (!queue || !head) return {};
+    head.left -= 1;
+    if (head.left <= 0) queue.shift();
+    return head.behavior;
+  };
+  const addScript = (provider: string, behaviors: Behavior[]): void => {
+    const queue = scripts.get(provider) ?? [];
+    for (const b of behaviors) queue.push({ behavior: b, left: b.times ?? 1 });
+    scripts.set(provider, queue);
+  };
+
+  const server: Server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+    void handle(req, res).catch(() => res.destroy());
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const text = await readBody(req);
+    const url = req.url ?? '/';
+    if (url.startsWith('/_double/')) return control(req.method ?? 'GET', url, text, res);
+    const match = ROUTE.exec(url.split('?')[0] ?? '');
+    if (!match) return sendJson(res, 404, errorBody(`no route ${req.method} ${url}`));
+    const provider = decodeURIComponent(match[1] ?? '');
+    const kind = match[2] ?? '';
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      /* recorded as text */
+    }
+    const record: Received = { provider, method: req.method ?? '', path: url, headers: { ...req.headers }, body, closedEarly: false };
+    const list = records.get(provider) ?? [];
+    list.push(record);
+    records.set(provider, list);
+    res.on('close', () => {
+      if (!res.writableFinished) record.closedEarly = true;
+    });
+    await answer(next(provider), provider, kind, body, req, res);
+  }
+
+  function control(method: string, url: string, text: string, res: ServerResponse): void {
+    const [, , action, provider] = url.split('/');
+    if (method === 'POST' && action === 'script' && provider) {
+      const parsed = JSON.parse(text || '[]') as Behavior | Behavior[];
+      addScript(decodeURIComponent(provider), Array.isArray(parsed) ? parsed : [parsed]);
+      return sendJson(res, 200, { ok: true });
+    }
+    if (method === 'GET' && action === 'received' && provider) {
+      return sendJson(res, 200, records.get(decodeURIComponent(provider)) ?? []);
+    }
+    if (method === 'POST' && action === 'reset') {
+      scripts.clear();
+      records.clear();
+      return sendJson(res, 200, { ok: true });
+    }
+    sendJson(res, 404, errorBody('unknown control'));
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+
+  return {
+    port,
+    url: (provider) => `http://${host}:${port}/${encodeURIComponent(provider)}/v1`,
+    script: (provider, ...behaviors) => addScript(provider, behaviors),
+    received: (provider) => records.get(provider) ?? [],
+    openConnections: () => sockets.size,
+    reset: () => {
+      scripts.clear();
+      records.clear();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function answer(b: Behavior, provider: string, kind: string, body: unknown, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (b.hang) return;
+  if (b.reset) {
+    req.socket.destroy();
+    return;
+  }
+  if (b.delayMs) await sleep(b.delayMs);
+  if (res.destroyed) return;
+  const extra: Record<string, string> = { ...b.headers };
+  if (b.retryAfter !== undefined) extra['retry-after'] = String(b.retryAfter);
+
+  if (b.redirect) {
+    res.writeHead(302, { location: b.redirect, 'content-type': 'application/json', ...extra });
+    res.end(JSON.stringify(errorBody('moved')));
+    return;
+  }
+  if (b.html) {
+    res.writeHead(b.status ?? 200, { 'content-type': 'text/html', ...extra });
+    res.end('<html><body><h1>Welcome to nginx!</h1></body></html>');
+    return;
+  }
+  if (b.invalidJson) {
+    res.writeHead(b.status ?? 200, { 'content-type': 'application/json', ...extra });
+    res.end('{"id": "chatcmpl-broken", "choices": [');
+    return;
+  }
+  const status = b.status ?? 200;
+  if (status < 200 || status >= 300 || b.body !== undefined) {
+    const payload = b.body ?? errorBody(`upstream ${provider} says ${status}`);
+    const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    res.writeHead(status, { 'content-type': 'application/json', ...extra });
+    res.end(text);
+    return;
+  }
+
+  const req_ = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const model = typeof req_.model === 'string' ? req_.model : 'unknown';
+  if (kind === 'models') return sendJson(res, 200, { object: 'list', data: [{ id: model, object: 'model', created: 0, owned_by: provider }] }, extra);
+  if (kind === 'embeddings') return sendJson(res, 200, embeddings(req_, model, b), extra);
+
+  const content = b.content ?? `Hello from ${provider}`;
+  const promptTokens = Math.max(1, Math.ceil(JSON.stringify(req_.messages ?? req_.prompt ?? '').length / 4));
+  const pieces = split(content, b.chunks ?? 3);
+  const usage = { prompt_tokens: promptTokens, completion_tokens: pieces.length, total_tokens: promptTokens + pieces.length };
+  const chat = kind === 'chat/completions';
+  const id = `${chat ? 'chatcmpl' : 'cmpl'}-double-${Math.random().toString(36).slice(2, 10)}`;
+  const created = Math.floor(Date.now() / 1000);
+
+  if (req_.stream !== true) {
+    const choice = chat
+      ? { index: 0, message: b.toolCalls ? { role: 'assistant', content: null, tool_calls: [toolCall()] } : { role: 'assistant', content }, finish_reason: b.toolCalls ? 'tool_calls' : 'stop' }
+      : { index: 0, text: content, finish_reason: 'stop', logprobs: null };
+    const out: Record<string, unknown> = { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [choice] };
+    if (b.usage !== false) out.usage = usage;
+    return sendJson(res, 200, out, extra);
+  }
+
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...extra });
+  const events: unknown[] = [];
+  const chunk = (delta: unknown, finish: string | null): unknown =>
+    chat
+      ? { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] }
+      : { id, object: 'text_completion', created, model, choices: [{ index: 0, text: delta, finish_reason: finish, logprobs: null }] };
+  if (chat) events.push(chunk({ role: 'assistant', content: '' }, null));
+  if (b.toolCalls && chat) {
+    const call = toolCall();
+    events.push(chunk({ tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] }, null));
+    for (const part of split(call.function.arguments, pieces.length)) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: part } }] }, null));
+    events.push(chunk({}, 'tool_calls'));
+  } else {
+    for (const p of pieces) events.push(chunk(chat ? { content: p } : p, null));
+    events.push(chunk(chat ? {} : '', 'stop'));
+  }
+  const opts = req_.stream_options as { include_usage?: unknown } | undefined;
+  if (opts?.include_usage === true && b.usage !== false) {
+    events.push({ id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model, choices: [], usage });
+  }
+  let written = 0;
+  for (const e of events) {
+    if (b.dropAfterChunks !== undefined && written >= b.dropAfterChunks) {
+      res.destroy();
+      return;
+    }
+    if (written > 0 && b.chunkDelayMs) await sleep(b.chunkDelayMs);
+    if (res.destroyed) return;
+    res.write(`data: ${JSON.stringify(e)}\n\n`);
+    written += 1;
+  }
+  if (b.dropAfterChunks !== undefined && written >= b.dropAfterChunks) {
+    res.destroy();
+    return;
+  }
+  res.end('data: [DONE]\n\n');
+}
+
+function embeddings(req: Record<string, unknown>, model: string, b: Behavior): unknown {
+  const inputs = Array.isArray(req.input) ? req.input : [req.input];
+  const data = inputs.map((_, index) => ({ object: 'embedding', index, embedding: [0.1, 0.2, 0.3, index] }));
+  const tokens = Math.max(1, Math.ceil(JSON.stringify(req.input ?? '').length / 4));
+  const out: Record<string, unknown> = { object: 'list', data, model };
+  if (b.usage !== false) out.usage = { prompt_tokens: tokens, total_tokens: tokens };
+  return out;
+}
+
+function toolCall(): { id: string; type: 'function'; function: { name: string; arguments: string } } {
+  return { id: 'call_double_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris","unit":"celsius"}' } };
+}
+
+function split(text: string, n: number): string[] {
+  const count = Math.max(1, Math.min(n, text.length || 1));
+  const size = Math.ceil(text.length / count);
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) out.push(text.slice(i * size, (i + 1) * size));
+  return out;
+}
+
+function errorBody(message: string): unknown {
+  return { error: { message, type: 'upstream_error', param: null, code: null } };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { values } = parseArgs({ options: { port: { type: 'string', default: '6011' }, host: { type: 'string', default: '127.0.0.1' } } });
+  const double = await createUpstreamDouble({ port: Number(values.port), host: values.host ?? '127.0.0.1' });
+  process.stdout.write(`upstream double listening on http://${values.host}:${double.port}\n`);
+  const stop = (): void => void double.close().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
