@@ -6,6 +6,7 @@ import type { GatewayLogger } from './observability/logger.js';
 import { HealthBook } from './routing/health.js';
 import type { RoundRobinState } from './routing/select.js';
 import { guardFor, keyMatches, presentedKey } from './server/auth.js';
+import { registerAdminRoutes } from './server/admin.js';
 import { registerBodyParser } from './server/body.js';
 import { registerOpenAiRoutes } from './server/openai.js';
 import { Pools } from './upstream/pools.js';
@@ -135,6 +136,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
 
   app.get('/health', async () => ({ status: 'ok' }));
   registerOpenAiRoutes(app, state);
+  registerAdminRoutes(app, state);
   app.addHook('onClose', async () => pools.close());
   return { app, state };
 }

@@ -262,7 +262,8 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
     }
     if (written > 0 && b.chunkDelayMs) await sleep(b.chunkDelayMs);
     if (res.destroyed) return;
-    res.write(`data: ${JSON.stringify(e)}\n\n`);
+    // Wait until the bytes are handed to the socket, so a drop right after loses none of them.
+    await new Promise<void>((resolve) => res.write(`data: ${JSON.stringify(e)}\n\n`, () => resolve()));
     written += 1;
   }
   if (b.dropAfterChunks !== undefined && written >= b.dropAfterChunks) {
@@ -274,7 +275,13 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
 
 function embeddings(req: Record<string, unknown>, model: string, b: Behavior): unknown {
   const inputs = Array.isArray(req.input) ? req.input : [req.input];
-  const data = inputs.map((_, index) => ({ object: 'embedding', index, embedding: [0.1, 0.2, 0.3, index] }));
+  const base64 = req.encoding_format === 'base64';
+  const data = inputs.map((_, index) => {
+    const vector = [0.1, 0.2, 0.3, index];
+    // The openai client asks for base64 (little-endian float32) by default.
+    const embedding = base64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
+    return { object: 'embedding', index, embedding };
+  });
   const tokens = Math.max(1, Math.ceil(JSON.stringify(req.input ?? '').length / 4));
   const out: Record<string, unknown> = { object: 'list', data, model };
   if (b.usage !== false) out.usage = { prompt_tokens: tokens, total_tokens: tokens };

@@ -1,0 +1,263 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig, type ModelConfig } from '../../src/config/load.js';
+import { candidatesFor } from '../../src/routing/candidates.js';
+import { HealthBook } from '../../src/routing/health.js';
+import { orderProviders, type RoundRobinState, type Selectable } from '../../src/routing/select.js';
+
+const P = (id: string, priority: number, weight: number): Selectable => ({ id, priority, weight });
+const ids = (list: readonly Selectable[]): string[] => list.map((p) => p.id);
+const none = (): number => 0;
+
+/** The order of `calls` consecutive requests against the same state. */
+function run(candidates: readonly Selectable[], calls: number, rr: RoundRobinState = new Map(), cooling = none): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < calls; i++) out.push(ids(orderProviders(candidates, cooling, rr)));
+  return out;
+}
+const heads = (orders: string[][]): string[] => orders.map((o) => o[0] ?? '');
+const count = (list: readonly string[], id: string): number => list.filter((x) => x === id).length;
+
+describe('orderProviders: tiers and smooth weighted round-robin', () => {
+  it('the lowest priority tier comes first, whatever the file order', () => {
+    const list = [P('c', 3, 10), P('b2', 2, 10), P('a', 1, 10), P('b1', 2, 50)];
+    expect(ids(orderProviders(list, none, new Map()))).toEqual(['a', 'b1', 'b2', 'c']);
+  });
+
+  it('negative and zero priorities sort numerically before 1', () => {
+    const list = [P('one', 1, 10), P('zero', 0, 10), P('neg', -5, 10), P('ten', 10, 10)];
+    expect(ids(orderProviders(list, none, new Map()))).toEqual(['neg', 'zero', 'one', 'ten']);
+  });
+
+  it('weights 10 and 30 give exactly 10:30 first picks over 40 calls', () => {
+    const h = heads(run([P('light', 1, 10), P('heavy', 1, 30)], 40));
+    expect(count(h, 'light')).toBe(10);
+    expect(count(h, 'heavy')).toBe(30);
+  });
+
+  it('weights 10 and 30 give exactly 10:30 over every window of 40 consecutive calls (400 calls)', () => {
+    const h = heads(run([P('light', 1, 10), P('heavy', 1, 30)], 400));
+    for (let start = 0; start + 40 <= h.length; start++) {
+      const win = h.slice(start, start + 40);
+      expect([start, count(win, 'light'), count(win, 'heavy')]).toEqual([start, 10, 30]);
+    }
+  });
+
+  it('weights 10 and 30 interleave: every 4 consecutive picks hold 1 light and 3 heavy, never 2 light in a row', () => {
+    const h = heads(run([P('light', 1, 10), P('heavy', 1, 30)], 400));
+    for (let i = 0; i + 4 <= h.length; i++) expect(count(h.slice(i, i + 4), 'light')).toBe(1);
+    for (let i = 0; i + 2 <= h.length; i++) expect(h[i] === 'light' && h[i + 1] === 'light').toBe(false);
+    // Never 3 of the lighter in a row (a fortiori), never 4 of the heavier in a row.
+    expect(h.join(',')).not.toContain('heavy,heavy,heavy,heavy');
+  });
+
+  it('the nginx sequence for 10/30 is heavy, light, heavy, heavy, repeating', () => {
+    expect(heads(run([P('light', 1, 10), P('heavy', 1, 30)], 8))).toEqual([
+      'heavy', 'light', 'heavy', 'heavy', 'heavy', 'light', 'heavy', 'heavy',
+    ]);
+  });
+
+  it('weights 1, 1, 1 rotate through the providers in file order', () => {
+    expect(heads(run([P('a', 1, 1), P('b', 1, 1), P('c', 1, 1)], 9))).toEqual(['a', 'b', 'c', 'a', 'b', 'c', 'a', 'b', 'c']);
+  });
+
+  it('weights 5, 3, 2 give 5:3:2 over every 10 calls', () => {
+    const h = heads(run([P('a', 1, 5), P('b', 1, 3), P('c', 1, 2)], 100));
+    for (let start = 0; start + 10 <= h.length; start += 10) {
+      const win = h.slice(start, start + 10);
+      expect([count(win, 'a'), count(win, 'b'), count(win, 'c')]).toEqual([5, 3, 2]);
+    }
+  });
+
+  it('a single provider is always the whole order and leaves the state alone', () => {
+    const rr: RoundRobinState = new Map();
+    expect(run([P('only', 1, 7)], 5, rr)).toEqual([['only'], ['only'], ['only'], ['only'], ['only']]);
+    expect(rr.size).toBe(0);
+  });
+
+  it('no candidates give an empty order', () => {
+    expect(orderProviders([], none, new Map())).toEqual([]);
+  });
+
+  it('each provider appears exactly once in every order', () => {
+    const list = [P('a', 1, 10), P('b', 1, 30), P('c', 2, 5), P('d', 2, 20), P('e', 3, 1)];
+    const cooling = (id: string): number => (id === 'b' || id === 'e' ? 1_000 : 0);
+    for (const cool of [none, cooling]) {
+      for (const order of run(list, 50, new Map(), cool)) expect([...order].sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
+    }
+  });
+
+  it('after the pick, the rest of the tier follows by weight, file order breaking ties', () => {
+    const list = [P('w10', 1, 10), P('w30', 1, 30), P('w20', 1, 20), P('w20b', 1, 20)];
+    const orders = run(list, 20);
+    for (const order of orders) {
+      const rest = order.slice(1);
+      const weightOf = (id: string): number => list.find((p) => p.id === id)?.weight ?? 0;
+      const expected = list.filter((p) => p.id !== order[0]).sort((a, b) => b.weight - a.weight).map((p) => p.id);
+      expect(rest).toEqual(expected);
+      for (let i = 1; i < rest.length; i++) expect(weightOf(rest[i - 1] ?? '')).toBeGreaterThanOrEqual(weightOf(rest[i] ?? ''));
+    }
+    // First call: w30 is picked (highest current weight); the rest is w20, w20b (file order), w10.
+    expect(orders[0]).toEqual(['w30', 'w20', 'w20b', 'w10']);
+  });
+
+  it('tiers after the first are ordered by weight and do not advance the round-robin state', () => {
+    const list = [P('a', 1, 10), P('b', 1, 10), P('x', 2, 10), P('y', 2, 40), P('z', 2, 20)];
+    const rr: RoundRobinState = new Map();
+    const orders = run(list, 6, rr);
+    for (const order of orders) expect(order.slice(2)).toEqual(['y', 'z', 'x']);
+    expect([...rr.keys()].sort()).toEqual(['a', 'b']);
+    expect(heads(orders)).toEqual(['a', 'b', 'a', 'b', 'a', 'b']);
+  });
+
+  it('failover order: picked head, rest of its tier, then the next tiers, then the cooling ones', () => {
+    const list = [P('a', 1, 10), P('b', 1, 30), P('c', 2, 10), P('d', 1, 10)];
+    const cooling = (id: string): number => (id === 'd' ? 5_000 : 0);
+    expect(ids(orderProviders(list, cooling, new Map()))).toEqual(['b', 'a', 'c', 'd']);
+  });
+});
+
+describe('orderProviders: cooling providers', () => {
+  const list = [P('p1-late', 1, 10), P('p1-ready', 1, 10), P('p2-soon', 2, 10), P('p1-soon', 1, 10), P('p2-ready', 2, 10), P('p2-late', 2, 10)];
+  const until: Record<string, number> = { 'p1-late': 9_000, 'p1-soon': 3_000, 'p2-soon': 1_000, 'p2-late': 8_000 };
+  const cooling = (id: string): number => until[id] ?? 0;
+
+  it('come after all ready ones, by priority then soonest cooldown end', () => {
+    expect(ids(orderProviders(list, cooling, new Map()))).toEqual(['p1-ready', 'p2-ready', 'p1-soon', 'p1-late', 'p2-soon', 'p2-late']);
+  });
+
+  it('when all are cooling, all are still returned in that order', () => {
+    const all: Record<string, number> = { a: 500, b: 200, c: 100, d: 300 };
+    const list2 = [P('a', 1, 10), P('b', 1, 50), P('c', 2, 10), P('d', 1, 10)];
+    const rr: RoundRobinState = new Map();
+    expect(ids(orderProviders(list2, (id) => all[id] ?? 0, rr))).toEqual(['b', 'd', 'a', 'c']);
+    expect(rr.size).toBe(0);
+  });
+
+  it('a cooling provider is left out of the round-robin and the ready ones share it', () => {
+    const three = [P('a', 1, 10), P('b', 1, 10), P('c', 1, 10)];
+    const bCooling = (id: string): number => (id === 'b' ? 1 : 0);
+    const orders = run(three, 6, new Map(), bCooling);
+    expect(heads(orders)).toEqual(['a', 'c', 'a', 'c', 'a', 'c']);
+    for (const o of orders) expect(o[2]).toBe('b');
+  });
+
+  it('when the first tier is all cooling, the next tier is round-robined', () => {
+    const two = [P('a', 1, 10), P('x', 2, 10), P('y', 2, 10)];
+    const aCooling = (id: string): number => (id === 'a' ? 1 : 0);
+    expect(run(two, 4, new Map(), aCooling)).toEqual([
+      ['x', 'y', 'a'],
+      ['y', 'x', 'a'],
+      ['x', 'y', 'a'],
+      ['y', 'x', 'a'],
+    ]);
+  });
+});
+
+function modelFrom(providers: Array<Record<string, unknown>>): ModelConfig {
+  const raw = { m: { providers: providers.map((p) => ({ endpoint: 'https://a.example/v1', api_key: 'k', model: 'x', ...p })) } };
+  const r = parseConfig(JSON.stringify(raw), { env: {}, tz: 'UTC' });
+  if (!r.ok) throw new Error(r.errors.join('\n'));
+  const m = r.config.models.get('m');
+  if (!m) throw new Error('no model');
+  return m;
+}
+
+describe('candidatesFor', () => {
+  it('excludes disabled providers and keeps the file order', () => {
+    const m = modelFrom([{ name: 'a' }, { name: 'b', enabled: false }, { name: 'c' }]);
+    const r = candidatesFor(m, { stream: false });
+    expect(r.ok && r.providers.map((p) => p.name)).toEqual(['a', 'c']);
+  });
+
+  it("all disabled gives reason 'all providers are disabled' (stream or not)", () => {
+    const m = modelFrom([{ name: 'a', enabled: false }, { name: 'b', enabled: false }]);
+    expect(candidatesFor(m, { stream: false })).toEqual({ ok: false, reason: 'all providers are disabled' });
+    expect(candidatesFor(m, { stream: true })).toEqual({ ok: false, reason: 'all providers are disabled' });
+  });
+
+  const mixed = modelFrom([
+    { name: 'both' },
+    { name: 'stream-only', non_stream_support: false },
+    { name: 'json-only', stream_support: false },
+    { name: 'off-stream', enabled: false, non_stream_support: false },
+  ]);
+
+  it.each([
+    [true, ['both', 'stream-only']],
+    [false, ['both', 'json-only']],
+  ])('stream=%s keeps %j', (stream, names) => {
+    const r = candidatesFor(mixed, { stream });
+    expect(r.ok && r.providers.map((p) => p.name)).toEqual(names);
+  });
+
+  it.each([
+    [true, [{ name: 'j', stream_support: false }]],
+    [false, [{ name: 's', non_stream_support: false }]],
+  ])('stream=%s with no able enabled provider gives the request-mode reason', (stream, providers) => {
+    expect(candidatesFor(modelFrom(providers), { stream })).toEqual({ ok: false, reason: 'no enabled provider supports this request mode' });
+  });
+});
+
+describe('HealthBook', () => {
+  it('recordFailure with a cooldown cools the provider until now + cooldownMs', () => {
+    const h = new HealthBook();
+    h.recordFailure('m/a', 1_000, 30_000, '503');
+    expect(h.coolingUntil('m/a', 1_000)).toBe(31_000);
+    expect(h.coolingUntil('m/a', 30_999)).toBe(31_000);
+    expect(h.coolingUntil('m/a', 31_000)).toBe(0);
+    expect(h.coolingUntil('m/a', 40_000)).toBe(0);
+    expect(h.get('m/a')).toEqual({ cooldownUntil: 31_000, consecutiveFailures: 1, lastError: '503', lastErrorAt: 1_000, lastLatencyMs: null });
+  });
+
+  it('an unknown id is not cooling', () => {
+    expect(new HealthBook().coolingUntil('m/none', 5)).toBe(0);
+  });
+
+  it('cooldownMs 0 records the failure but does not cool', () => {
+    const h = new HealthBook();
+    h.recordFailure('m/a', 1_000, 0, 'timeout');
+    expect(h.coolingUntil('m/a', 1_000)).toBe(0);
+    expect(h.get('m/a')?.consecutiveFailures).toBe(1);
+    expect(h.get('m/a')?.lastError).toBe('timeout');
+  });
+
+  it('a shorter later cooldown does not shorten a longer one; a longer one extends it', () => {
+    const h = new HealthBook();
+    h.recordFailure('m/a', 0, 60_000, '429');
+    h.recordFailure('m/a', 1_000, 5_000, '503');
+    expect(h.coolingUntil('m/a', 2_000)).toBe(60_000);
+    h.recordFailure('m/a', 2_000, 100_000, '429');
+    expect(h.coolingUntil('m/a', 2_000)).toBe(102_000);
+    expect(h.get('m/a')?.consecutiveFailures).toBe(3);
+    expect(h.get('m/a')?.lastErrorAt).toBe(2_000);
+  });
+
+  it('recordSuccess clears the cooldown and the consecutive failures and records latency', () => {
+    const h = new HealthBook();
+    h.recordFailure('m/a', 0, 60_000, '500');
+    h.recordFailure('m/a', 1, 60_000, '500');
+    h.recordSuccess('m/a', 123);
+    expect(h.coolingUntil('m/a', 2)).toBe(0);
+    expect(h.get('m/a')).toMatchObject({ cooldownUntil: 0, consecutiveFailures: 0, lastLatencyMs: 123, lastError: '500' });
+  });
+
+  it('keeps providers apart', () => {
+    const h = new HealthBook();
+    h.recordFailure('m/a', 0, 10_000, '500');
+    expect(h.coolingUntil('m/b', 0)).toBe(0);
+    expect(h.coolingUntil('n/a', 0)).toBe(0);
+  });
+
+  it('retain() forgets removed ids and keeps the others', () => {
+    const h = new HealthBook();
+    h.recordFailure('m/a', 0, 10_000, '500');
+    h.recordFailure('m/b', 0, 10_000, '500');
+    h.recordSuccess('m/c', 5);
+    h.retain(new Set(['m/b', 'm/c', 'm/new']));
+    expect(h.get('m/a')).toBeUndefined();
+    expect(h.coolingUntil('m/a', 0)).toBe(0);
+    expect(h.coolingUntil('m/b', 0)).toBe(10_000);
+    expect(h.get('m/c')?.lastLatencyMs).toBe(5);
+    expect(h.get('m/new')).toBeUndefined();
+  });
+});
