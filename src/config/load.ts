@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { cronProblem } from './cron.js';
-import { globalSchema, modelSchema, type RawGlobal, type RawProvider } from './schema.js';
+import { globalSchema, modelSchema, providerSchema, type RawGlobal, type RawProvider } from './schema.js';
 
 /** A provider as the gateway uses it: the file's fields with every default filled in, plus what is derived once at load. */
 export interface ProviderConfig extends Readonly<Omit<RawProvider, 'retry' | 'timeout' | 'cooldown_seconds'>> {
@@ -81,19 +81,24 @@ export function parseConfig(text: string, opts: ParseOptions): ParseResult {
   for (const [modelName, value] of Object.entries(raw)) {
     if (modelName.startsWith('_')) continue;
     const where = `model "${modelName}"`;
-    const rawProviders = isPlainObject(value) && Array.isArray(value.providers) ? value.providers : [];
-    const input = isPlainObject(value) && Array.isArray(value.providers)
-      ? { ...(withoutComments(value) as object), providers: rawProviders.map(providerWithoutComments) }
-      : withoutComments(value);
-    const parsed = modelSchema.safeParse(input);
-    if (!parsed.success) {
-      errors.push(...zodErrors(parsed.error, where, (i) => providerName(rawProviders[i])));
+    // The model's shape first, then each provider on its own, so that one broken provider does
+    // not hide the errors of the others.
+    const shape = modelSchema.safeParse(withoutComments(value));
+    if (!shape.success) {
+      errors.push(...zodErrors(shape.error, where));
       continue;
     }
     const providers: ProviderConfig[] = [];
     const seen = new Set<string>();
-    for (const p of parsed.data.providers) {
-      const at = `${where}, provider "${p.name}"`;
+    shape.data.providers.forEach((rawProvider, i) => {
+      const name = providerName(rawProvider);
+      const at = name ? `${where}, provider "${name}"` : `${where}, providers[${i}]`;
+      const parsed = providerSchema.safeParse(providerWithoutComments(rawProvider));
+      if (!parsed.success) {
+        errors.push(...zodErrors(parsed.error, at));
+        return;
+      }
+      const p = parsed.data;
       if (seen.has(p.name)) errors.push(`${at}: name: duplicate provider name in this model`);
       seen.add(p.name);
       const resolved = resolveProvider(modelName, p, global, opts, (field, msg) => errors.push(`${at}: ${field}: ${msg}`));
@@ -102,7 +107,7 @@ export function parseConfig(text: string, opts: ParseOptions): ParseResult {
         if (resolved.api_key) secrets.add(resolved.api_key);
         for (const v of Object.values(resolved.custom_headers ?? {})) if (v.length >= 6) secrets.add(v);
       }
-    }
+    });
     models.set(modelName, deepFreeze({ name: modelName, providers }));
   }
 
@@ -188,21 +193,11 @@ function expandEnv(value: string, env: ParseOptions['env'], missing: (name: stri
   });
 }
 
-function zodErrors(error: z.ZodError, where: string, providerAt?: (index: number) => string | null): string[] {
+function zodErrors(error: z.ZodError, where: string): string[] {
   return error.issues.map((issue) => {
-    const path = [...issue.path];
-    let prefix = where;
-    if (providerAt && path[0] === 'providers' && typeof path[1] === 'number') {
-      const name = providerAt(path[1]);
-      prefix += name ? `, provider "${name}"` : `, providers[${path[1]}]`;
-      path.splice(0, 2);
-    }
-    let message = issue.message;
-    if (issue.code === 'unrecognized_keys') {
-      message = issue.keys.map((k) => `unknown field "${k}"`).join(', ');
-    }
-    const field = path.map(String).join('.');
-    return field ? `${prefix}: ${field}: ${message}` : `${prefix}: ${message}`;
+    const message = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => `unknown field "${k}"`).join(', ') : issue.message;
+    const field = issue.path.map(String).join('.');
+    return field ? `${where}: ${field}: ${message}` : `${where}: ${message}`;
   });
 }
 

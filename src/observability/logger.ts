@@ -74,7 +74,9 @@ export function createLogger(opts: LoggerOptions): GatewayLogger {
     logger,
     setSecrets: (list) => {
       // Longest first, so a key that contains another is scrubbed whole.
-      secrets = [...new Set(list)].filter((s) => s.length >= 6).sort((a, b) => b.length - a.length);
+      // Lines are JSON: a secret with a quote, backslash or control character appears escaped.
+      const forms = list.filter((s) => s.length >= 6).flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]);
+      secrets = [...new Set(forms)].sort((a, b) => b.length - a.length);
     },
     flush: () => {
       for (const s of sonic) {

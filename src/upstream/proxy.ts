@@ -203,8 +203,11 @@ function headerValue(v: string | string[] | undefined): string {
 
 /** `Retry-After` as seconds or an HTTP date, in ms; null when absent or unreadable. */
 export function parseRetryAfter(value: string, now: number): number | null {
-  if (!value) return null;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  // Otherwise only an HTTP-date (`Wed, 21 Oct 2015 07:28:00 GMT` or an obsolete form that starts
+  // with a day name): Date.parse alone would read "-5" or "1.5" as dates long past.
+  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /.test(v)) return null;
+  const at = Date.parse(v);
   return Number.isNaN(at) ? null : Math.max(0, at - now);
 }

@@ -6,10 +6,10 @@ import { orderProviders, type RoundRobinState, type Selectable } from '../../src
 
 const P = (id: string, priority: number, weight: number): Selectable => ({ id, priority, weight });
 const ids = (list: readonly Selectable[]): string[] => list.map((p) => p.id);
-const none = (): number => 0;
+const none = (_id: string): number => 0;
 
 /** The order of `calls` consecutive requests against the same state. */
-function run(candidates: readonly Selectable[], calls: number, rr: RoundRobinState = new Map(), cooling = none): string[][] {
+function run(candidates: readonly Selectable[], calls: number, rr: RoundRobinState = new Map(), cooling: (id: string) => number = none): string[][] {
   const out: string[][] = [];
   for (let i = 0; i < calls; i++) out.push(ids(orderProviders(candidates, cooling, rr)));
   return out;
