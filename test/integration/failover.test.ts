@@ -285,3 +285,24 @@ describe('what the upstream receives', () => {
     expect(double.received('primary').map((x) => x.path)).toEqual(['/primary/v1/completions', '/primary/v1/embeddings']);
   });
 });
+
+describe('discarded answers', () => {
+  it('consumes or closes every failed answer: connections stay few and are reused', async () => {
+    gw = await startGateway(twoTier({ retry: 0, cooldown_seconds: 0 }));
+    double.script('primary', { status: 503, body: { error: { message: 'x'.repeat(1_000_000) } }, times: 60 });
+    for (let i = 0; i < 60; i++) {
+      const r = await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
+      expect(r.headers['x-gateway-provider']).toBe('backup');
+    }
+    // Sequential requests over keep-alive: one connection per provider would do; a leak would hold 60.
+    expect(double.openConnections()).toBeLessThanOrEqual(4);
+  });
+
+  it('waits for a slow first byte within the timeout', async () => {
+    gw = await startGateway(twoTier({ timeout: 2, retry: 0 }));
+    double.script('primary', { delayMs: 600 });
+    const r = await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
+    expect(r.headers['x-gateway-provider']).toBe('primary');
+    expect(r.headers['x-gateway-tries']).toBe('1');
+  });
+});
