@@ -10,6 +10,7 @@ import { registerAdminRoutes } from './server/admin.js';
 import { registerBodyParser } from './server/body.js';
 import { registerOpenAiRoutes } from './server/openai.js';
 import { Pools } from './upstream/pools.js';
+import type { UsageSink } from './usage/sink.js';
 import { defaultBackoff, type Attempt, type ProxyDeps } from './upstream/proxy.js';
 
 export interface AppDeps {
@@ -19,6 +20,8 @@ export interface AppDeps {
   now?: () => number;
   backoffMs?: (n: number) => number;
   maxResponseBytes?: number;
+  /** Receives every request's usage (the quota store; tests). */
+  usage?: UsageSink;
 }
 
 /** What one request leaves behind for its log line. */
@@ -28,6 +31,9 @@ export interface RequestTrace {
   provider: string | null;
   attempts: Attempt[];
   tokens: number | null;
+  tokensEstimated: boolean;
+  /** Milliseconds from the request to the first streamed byte sent to the client. */
+  firstByteMs: number | null;
   clientGone: boolean;
   streamError: string | null;
   logged: boolean;
@@ -48,6 +54,8 @@ export interface GatewayState {
   readonly proxyDeps: ProxyDeps;
   readonly now: () => number;
   readonly log: GatewayLogger;
+  /** Where each finished request's usage goes. */
+  readonly usage: UsageSink;
   /** Writes the one line of a request (when `log_requests`), once. */
   logRequest(request: FastifyRequest, status: number): void;
 }
@@ -80,6 +88,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     pools,
     now,
     log: deps.log,
+    usage: deps.usage ?? { record: () => undefined },
     proxyDeps: { pools, health, logger, now, backoffMs: deps.backoffMs ?? defaultBackoff, maxResponseBytes: deps.maxResponseBytes ?? 64 * 1024 * 1024 },
     logRequest(request, status) {
       const t = request.trace;
@@ -89,6 +98,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
       const line = {
         reqId: request.id, method: request.method, path: request.url, model: t.model, stream: t.stream, status,
         provider: t.provider, tries: t.attempts, latencyMs: ms, tokens: t.tokens,
+        ...(t.tokensEstimated ? { tokensEstimated: true } : {}), ...(t.firstByteMs !== null ? { firstByteMs: t.firstByteMs } : {}),
         ...(t.clientGone ? { clientGone: true } : {}), ...(t.streamError ? { streamError: t.streamError } : {}),
       };
       const msg = `${request.method} ${request.url} ${t.model ?? '-'} ${status}${t.provider ? ` via ${t.provider}` : ''} in ${ms} ms`;
@@ -114,7 +124,10 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
 
   app.addHook('onRequest', async (request, reply) => {
     request.startedAt = performance.now();
-    request.trace = { model: null, stream: false, provider: null, attempts: [], tokens: null, clientGone: false, streamError: null, logged: false };
+    request.trace = {
+      model: null, stream: false, provider: null, attempts: [], tokens: null, tokensEstimated: false,
+      firstByteMs: null, clientGone: false, streamError: null, logged: false,
+    };
     reply.header('x-request-id', request.id);
     const guard = guardFor(request.routeOptions.url);
     if (guard === 'open') return;

@@ -4,7 +4,7 @@ import { candidatesFor } from '../routing/candidates.js';
 import { orderProviders } from '../routing/select.js';
 import { proxy, type Attempt, type Endpoint } from '../upstream/proxy.js';
 import type { GatewayState } from '../app.js';
-import { sendJsonResult, sendStreamResult } from './reply.js';
+import { accountAbandoned, sendJson, sendStream, sendSynthesized, type ReplyContext } from './reply.js';
 
 /** The OpenAI surface: `/v1/models` and the three proxied endpoints. */
 export function registerOpenAiRoutes(app: FastifyInstance, state: GatewayState): void {
@@ -32,7 +32,7 @@ async function handle(endpoint: Endpoint, request: FastifyRequest, reply: Fastif
 
   const model = config.models.get(body.model);
   if (!model) throw modelNotFound(body.model);
-  const candidates = candidatesFor(model, { stream });
+  const candidates = candidatesFor(model);
   if (!candidates.ok) throw noProviderAvailable(model.name, candidates.reason);
   const now = state.now();
   const order = orderProviders(candidates.providers, (id) => state.health.coolingUntil(id, now), state.rr);
@@ -45,18 +45,26 @@ async function handle(endpoint: Endpoint, request: FastifyRequest, reply: Fastif
 
   const result = await proxy(order, { requestId: request.id, endpoint, body, stream, signal: abort.signal }, state.proxyDeps);
   trace.attempts = result.attempts;
+  const options = body.stream_options as { include_usage?: unknown } | null | undefined;
+  const ctx: ReplyContext = {
+    request, reply, state, body,
+    kind: endpoint === '/completions' ? 'text' : 'chat',
+    clientWantsUsage: options?.include_usage === true,
+  };
   switch (result.kind) {
     case 'json':
       trace.provider = result.provider.name;
-      trace.tokens = totalTokens(result.json);
-      return sendJsonResult(reply, result);
+      if (stream && result.status < 300) return sendSynthesized(ctx, result);
+      sendJson(ctx, result);
+      return;
     case 'stream':
       trace.provider = result.provider.name;
-      return sendStreamResult(request, reply, result, state);
+      return sendStream(ctx, result);
     case 'failed':
       throw allProvidersFailed(model.name, summarize(result.attempts));
     case 'aborted':
       trace.clientGone = true;
+      if (result.provider) accountAbandoned(ctx, result.provider);
       reply.hijack();
       reply.raw.destroy();
       state.logRequest(request, 499);
@@ -89,9 +97,4 @@ export function summarize(attempts: readonly Attempt[]): string {
   }
   if (byProvider.size === 0) return 'nothing';
   return [...byProvider.entries()].map(([name, results]) => `${name} (${results.join(', ')})`).join(', ');
-}
-
-function totalTokens(json: unknown): number | null {
-  const usage = (json as { usage?: { total_tokens?: unknown } } | null)?.usage;
-  return typeof usage?.total_tokens === 'number' ? usage.total_tokens : null;
 }

@@ -60,4 +60,5 @@ const NETWORK_WORDS: Readonly<Record<string, string>> = {
   UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'truncated response',
   UND_ERR_RES_EXCEEDED_MAX_SIZE: 'response too large',
   UND_ERR_INFO: 'invalid response',
+  UPSTREAM_STREAM_ERROR: 'error event in stream',
 };

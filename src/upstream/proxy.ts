@@ -3,8 +3,11 @@ import type { Dispatcher } from 'undici';
 import type { ProviderConfig } from '../config/load.js';
 import type { Logger } from '../observability/logger.js';
 import type { HealthBook } from '../routing/health.js';
+import { Aggregator, type CompletionKind } from '../stream/convert.js';
+import { DONE, SseDecoder, type SseEvent } from '../stream/sse.js';
 import { classify, describe, type TryOutcome } from './classify.js';
 import type { Pools } from './pools.js';
+import { upstreamBody } from './request-body.js';
 
 /**
  * The try / retry / fail-over loop (SPEC §3): every provider of the order at most once, each
@@ -19,6 +22,7 @@ export interface ProxyRequest {
   endpoint: Endpoint;
   /** The client's body, parsed; only `model` is rewritten per provider. */
   body: Record<string, unknown>;
+  /** The client asked for a stream. */
   stream: boolean;
   /** Aborted when the client goes away. */
   signal: AbortSignal;
@@ -39,12 +43,16 @@ interface Served {
 }
 
 export type ProxyResult =
-  /** A whole answer: a success, or a client error that goes back unchanged. */
+  /**
+   * A whole answer: a success (native, or folded from a stream when the provider only
+   * streams), or a client error that goes back unchanged.
+   */
   | (Served & { kind: 'json'; body: Buffer; json: unknown })
-  /** A stream whose first bytes have arrived: from here on there is no failover. */
-  | (Served & { kind: 'stream'; first: Buffer; rest: AsyncIterator<Buffer>; cancel: () => void })
+  /** A stream whose first event has arrived: from here on there is no failover. */
+  | (Served & { kind: 'stream'; events: SseEvent[]; decoder: SseDecoder; rest: AsyncIterator<Buffer>; cancel: () => void })
   | { kind: 'failed'; attempts: Attempt[] }
-  | { kind: 'aborted'; attempts: Attempt[] };
+  /** The client went away; `provider` is the one that was being tried, if any. */
+  | { kind: 'aborted'; attempts: Attempt[]; provider: ProviderConfig | null };
 
 export interface ProxyDeps {
   pools: Pools;
@@ -64,13 +72,15 @@ type TryResult =
   | { done: true; result: ProxyResult }
   | { done: false; outcome: TryOutcome; retryAfterMs: number | null };
 
+const invalid: TryResult = { done: false, outcome: { kind: 'invalid' }, retryAfterMs: null };
+
 export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest, deps: ProxyDeps): Promise<ProxyResult> {
   const attempts: Attempt[] = [];
   const { logger } = deps;
   for (const [index, provider] of order.entries()) {
     logger.info({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, priority: provider.priority },
       `Selected provider ${provider.name} for ${provider.publicModel}`);
-    const payload = JSON.stringify({ ...req.body, model: provider.model });
+    const body = upstreamBody(req.body, req.endpoint, req.stream, provider);
     let last: TryOutcome | null = null;
     let retryAfterMs: number | null = null;
     for (let tryNo = 0; tryNo <= provider.retry; tryNo++) {
@@ -78,16 +88,16 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
         try {
           await sleep(deps.backoffMs(tryNo), undefined, { signal: req.signal });
         } catch {
-          return { kind: 'aborted', attempts };
+          return { kind: 'aborted', attempts, provider };
         }
       }
       const started = deps.now();
-      const r = await tryOnce(provider, payload, req, deps, attempts);
+      const r = await tryOnce(provider, body.payload, req, deps, attempts);
       if (r.done) {
         if (r.result.kind === 'json' || r.result.kind === 'stream') deps.health.recordSuccess(provider.id, deps.now() - started);
         return r.result;
       }
-      if (req.signal.aborted) return { kind: 'aborted', attempts };
+      if (req.signal.aborted) return { kind: 'aborted', attempts, provider };
       attempts.push({ provider: provider.name, result: describe(r.outcome), ms: Math.round(deps.now() - started) });
       last = r.outcome;
       retryAfterMs = r.retryAfterMs;
@@ -116,6 +126,8 @@ async function tryOnce(provider: ProviderConfig, payload: string, req: ProxyRequ
       path: provider.basePath + req.endpoint,
       headers: provider.upstreamHeaders,
       body: payload,
+      // The wait for the answer's head, and then the longest silence inside its body: a long
+      // stream that keeps sending is never cut.
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
       signal: req.signal,
@@ -135,42 +147,96 @@ async function tryOnce(provider: ProviderConfig, payload: string, req: ProxyRequ
   });
 
   if (verdict === 'retry' || verdict === 'switch') {
-    const retryAfterMs = status === 429 ? parseRetryAfter(headerValue(res.headers["retry-after"]), deps.now()) : null;
+    const retryAfterMs = status === 429 ? parseRetryAfter(headerValue(res.headers['retry-after']), deps.now()) : null;
     discard(res);
     return { done: false, outcome: { kind: 'status', status }, retryAfterMs };
   }
 
-  if (verdict === 'success' && req.stream && contentType.includes('text/event-stream')) {
-    const it = res.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    try {
-      let first = await it.next();
-      while (!first.done && first.value.length === 0) first = await it.next();
-      if (first.done) return { done: false, outcome: { kind: 'invalid' }, retryAfterMs: null };
-      return { done: true, result: { kind: 'stream', ...served(), first: first.value, rest: it, cancel: () => res.body.destroy() } };
-    } catch (err) {
-      res.body.destroy();
-      return { done: false, outcome: networkOutcome(err), retryAfterMs: null };
-    }
-  }
-
-  let body: Buffer;
   try {
-    body = await readCapped(res.body, deps.maxResponseBytes);
+    if (verdict === 'success' && contentType.includes('text/event-stream')) {
+      const kind: CompletionKind = req.endpoint === '/completions' ? 'text' : 'chat';
+      if (req.stream) {
+        const first = await firstEvents(res);
+        if (!first) return invalid;
+        return { done: true, result: { kind: 'stream', ...served(), ...first, cancel: () => res.body.destroy() } };
+      }
+      const json = await foldStream(res, kind, deps.maxResponseBytes);
+      if (!json) return invalid;
+      const body = Buffer.from(JSON.stringify(json));
+      return { done: true, result: { kind: 'json', ...served(), contentType: 'application/json', body, json } };
+    }
+
+    const body = await readCapped(res.body, deps.maxResponseBytes);
+    if (verdict === 'return') return { done: true, result: { kind: 'json', ...served(), body, json: null } };
+    // A 2xx must be the JSON the endpoint promises; an HTML page or a cut body is a failed try.
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch {
+      return invalid;
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) return invalid;
+    return { done: true, result: { kind: 'json', ...served(), body, json } };
   } catch (err) {
+    res.body.destroy();
     return { done: false, outcome: networkOutcome(err), retryAfterMs: null };
   }
-  if (verdict === 'return') {
-    return { done: true, result: { kind: 'json', ...served(), body, json: null } };
+}
+
+/**
+ * Reads a stream up to its first event with data. Until then nothing has reached the client,
+ * so a stream that breaks or ends first is a failed try and the request can still fail over.
+ */
+async function firstEvents(res: Dispatcher.ResponseData): Promise<{ events: SseEvent[]; decoder: SseDecoder; rest: AsyncIterator<Buffer> } | null> {
+  const decoder = new SseDecoder();
+  const rest = res.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const events: SseEvent[] = [];
+  for (;;) {
+    const next = await rest.next();
+    if (next.done) {
+      res.body.destroy();
+      return null;
+    }
+    for (const e of decoder.push(next.value)) events.push(e);
+    if (events.some((e) => e.data !== null)) return { events, decoder, rest };
   }
-  // A 2xx must be the JSON the endpoint promises; an HTML page or a cut body is a failed try.
-  let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8'));
-  } catch {
-    return { done: false, outcome: { kind: 'invalid' }, retryAfterMs: null };
+}
+
+/**
+ * Folds a whole stream into one answer, for a client that asked for JSON from a provider that
+ * only streams. A stream cut before its end (`[DONE]` or a finish reason) is a failed try.
+ */
+async function foldStream(res: Dispatcher.ResponseData, kind: CompletionKind, cap: number): Promise<Record<string, unknown> | null> {
+  const decoder = new SseDecoder();
+  const agg = new Aggregator(kind);
+  let complete = false;
+  const take = (events: SseEvent[]): void => {
+    for (const e of events) {
+      if (e.data === null) continue;
+      if (e.data === DONE) {
+        complete = true;
+        continue;
+      }
+      let chunk: unknown;
+      try {
+        chunk = JSON.parse(e.data);
+      } catch {
+        continue;
+      }
+      if (typeof chunk === 'object' && chunk !== null && 'error' in chunk) throw Object.assign(new Error('error event'), { code: 'UPSTREAM_STREAM_ERROR' });
+      agg.add(chunk);
+    }
+  };
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > cap) throw Object.assign(new Error('response too large'), { code: 'UND_ERR_RES_EXCEEDED_MAX_SIZE' });
+    take(decoder.push(chunk));
   }
-  if (typeof json !== 'object' || json === null) return { done: false, outcome: { kind: 'invalid' }, retryAfterMs: null };
-  return { done: true, result: { kind: 'json', ...served(), body, json } };
+  take(decoder.end());
+  const answer = agg.result();
+  const finished = (answer.choices as Array<{ finish_reason: unknown }>).some((c) => c.finish_reason !== null);
+  return complete || finished ? answer : null;
 }
 
 async function readCapped(body: Dispatcher.ResponseData['body'], cap: number): Promise<Buffer> {

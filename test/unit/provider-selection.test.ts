@@ -165,36 +165,24 @@ function modelFrom(providers: Array<Record<string, unknown>>): ModelConfig {
 describe('candidatesFor', () => {
   it('excludes disabled providers and keeps the file order', () => {
     const m = modelFrom([{ name: 'a' }, { name: 'b', enabled: false }, { name: 'c' }]);
-    const r = candidatesFor(m, { stream: false });
+    const r = candidatesFor(m);
     expect(r.ok && r.providers.map((p) => p.name)).toEqual(['a', 'c']);
   });
 
-  it("all disabled gives reason 'all providers are disabled' (stream or not)", () => {
+  it("all disabled gives reason 'all providers are disabled'", () => {
     const m = modelFrom([{ name: 'a', enabled: false }, { name: 'b', enabled: false }]);
-    expect(candidatesFor(m, { stream: false })).toEqual({ ok: false, reason: 'all providers are disabled' });
-    expect(candidatesFor(m, { stream: true })).toEqual({ ok: false, reason: 'all providers are disabled' });
+    expect(candidatesFor(m)).toEqual({ ok: false, reason: 'all providers are disabled' });
   });
 
-  const mixed = modelFrom([
-    { name: 'both' },
-    { name: 'stream-only', non_stream_support: false },
-    { name: 'json-only', stream_support: false },
-    { name: 'off-stream', enabled: false, non_stream_support: false },
-  ]);
-
-  it.each([
-    [true, ['both', 'stream-only']],
-    [false, ['both', 'json-only']],
-  ])('stream=%s keeps %j', (stream, names) => {
-    const r = candidatesFor(mixed, { stream });
-    expect(r.ok && r.providers.map((p) => p.name)).toEqual(names);
-  });
-
-  it.each([
-    [true, [{ name: 'j', stream_support: false }]],
-    [false, [{ name: 's', non_stream_support: false }]],
-  ])('stream=%s with no able enabled provider gives the request-mode reason', (stream, providers) => {
-    expect(candidatesFor(modelFrom(providers), { stream })).toEqual({ ok: false, reason: 'no enabled provider supports this request mode' });
+  it('keeps stream-only and JSON-only providers: the gateway converts for them', () => {
+    const mixed = modelFrom([
+      { name: 'both' },
+      { name: 'stream-only', non_stream_support: false },
+      { name: 'json-only', stream_support: false },
+      { name: 'off-stream', enabled: false, non_stream_support: false },
+    ]);
+    const r = candidatesFor(mixed);
+    expect(r.ok && r.providers.map((p) => p.name)).toEqual(['both', 'stream-only', 'json-only']);
   });
 });
 

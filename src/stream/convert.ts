@@ -1,0 +1,191 @@
+/**
+ * Conversion between streamed and whole answers, as pure functions over decoded chunks:
+ * - `aggregate`: the chunks of a stream → one `chat.completion` / `text_completion`;
+ * - `synthesize`: one whole answer → the chunks a streaming provider would have sent.
+ * `kind` says which endpoint: chat completions or (legacy) completions.
+ */
+
+export type CompletionKind = 'chat' | 'text';
+
+type Json = Record<string, unknown>;
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+interface ToolCallAcc {
+  index: number;
+  id: string;
+  type: string;
+  name: string;
+  arguments: string;
+}
+
+interface ChoiceAcc {
+  index: number;
+  role: string;
+  content: string | null;
+  refusal: string | null;
+  text: string;
+  toolCalls: Map<number, ToolCallAcc>;
+  finishReason: string | null;
+}
+
+/** Folds the chunks of one stream into the answer a non-streaming call would have given. */
+export class Aggregator {
+  private id: string | null = null;
+  private model: string | null = null;
+  private created: number | null = null;
+  private fingerprint: unknown = undefined;
+  private readonly choices = new Map<number, ChoiceAcc>();
+  usage: Usage | null = null;
+
+  constructor(private readonly kind: CompletionKind) {}
+
+  add(chunk: unknown): void {
+    if (!isObject(chunk)) return;
+    this.id ??= str(chunk.id);
+    this.model ??= str(chunk.model);
+    this.created ??= typeof chunk.created === 'number' ? chunk.created : null;
+    if (chunk.system_fingerprint !== undefined) this.fingerprint = chunk.system_fingerprint;
+    const usage = readUsage(chunk.usage);
+    if (usage) this.usage = usage;
+    if (!Array.isArray(chunk.choices)) return;
+    for (const c of chunk.choices) {
+      if (!isObject(c)) continue;
+      const index = typeof c.index === 'number' ? c.index : 0;
+      const acc = this.choice(index);
+      if (typeof c.finish_reason === 'string') acc.finishReason = c.finish_reason;
+      if (this.kind === 'text') {
+        if (typeof c.text === 'string') acc.text += c.text;
+        continue;
+      }
+      const delta = isObject(c.delta) ? c.delta : isObject(c.message) ? c.message : null;
+      if (!delta) continue;
+      if (typeof delta.role === 'string') acc.role = delta.role;
+      if (typeof delta.content === 'string') acc.content = (acc.content ?? '') + delta.content;
+      if (typeof delta.refusal === 'string') acc.refusal = (acc.refusal ?? '') + delta.refusal;
+      if (Array.isArray(delta.tool_calls)) {
+        delta.tool_calls.forEach((tc, position) => {
+          if (!isObject(tc)) return;
+          const i = typeof tc.index === 'number' ? tc.index : position;
+          let call = acc.toolCalls.get(i);
+          if (!call) {
+            call = { index: i, id: '', type: 'function', name: '', arguments: '' };
+            acc.toolCalls.set(i, call);
+          }
+          if (typeof tc.id === 'string') call.id += tc.id;
+          if (typeof tc.type === 'string') call.type = tc.type;
+          const fn = isObject(tc.function) ? tc.function : null;
+          if (typeof fn?.name === 'string') call.name += fn.name;
+          if (typeof fn?.arguments === 'string') call.arguments += fn.arguments;
+        });
+      }
+    }
+  }
+
+  /** All text generated so far (content, refusals, tool-call arguments), for estimating usage. */
+  generatedText(): string {
+    let out = '';
+    for (const c of this.choices.values()) {
+      out += c.text + (c.content ?? '') + (c.refusal ?? '');
+      for (const t of c.toolCalls.values()) out += t.name + t.arguments;
+    }
+    return out;
+  }
+
+  result(): Json {
+    const choices = [...this.choices.values()].sort((a, b) => a.index - b.index).map((c) => {
+      if (this.kind === 'text') return { index: c.index, text: c.text, logprobs: null, finish_reason: c.finishReason };
+      const message: Json = { role: c.role, content: c.content };
+      if (c.refusal !== null) message.refusal = c.refusal;
+      if (c.toolCalls.size > 0) {
+        message.tool_calls = [...c.toolCalls.values()].sort((a, b) => a.index - b.index)
+          .map((t) => ({ id: t.id, type: t.type, function: { name: t.name, arguments: t.arguments } }));
+      }
+      return { index: c.index, message, logprobs: null, finish_reason: c.finishReason };
+    });
+    const out: Json = {
+      id: this.id ?? '',
+      object: this.kind === 'chat' ? 'chat.completion' : 'text_completion',
+      created: this.created ?? 0,
+      model: this.model ?? '',
+      choices,
+    };
+    if (this.fingerprint !== undefined) out.system_fingerprint = this.fingerprint;
+    if (this.usage) out.usage = this.usage;
+    return out;
+  }
+
+  private choice(index: number): ChoiceAcc {
+    let acc = this.choices.get(index);
+    if (!acc) {
+      acc = { index, role: 'assistant', content: null, refusal: null, text: '', toolCalls: new Map(), finishReason: null };
+      this.choices.set(index, acc);
+    }
+    return acc;
+  }
+}
+
+/**
+ * The chunks of a stream for one whole answer: per choice a role chunk, the content (or the
+ * tool calls), a finish chunk; then a usage chunk when the client asked for one.
+ */
+export function synthesize(kind: CompletionKind, answer: unknown, includeUsage: boolean): Json[] {
+  const a = isObject(answer) ? answer : {};
+  const base: Json = {
+    id: a.id ?? '',
+    object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion',
+    created: a.created ?? Math.floor(Date.now() / 1000),
+    model: a.model ?? '',
+  };
+  if (a.system_fingerprint !== undefined) base.system_fingerprint = a.system_fingerprint;
+  const chunk = (choice: Json): Json => ({ ...base, choices: [choice] });
+  const out: Json[] = [];
+  const choices = Array.isArray(a.choices) ? a.choices.filter(isObject) : [];
+  for (const c of choices) {
+    const index = typeof c.index === 'number' ? c.index : 0;
+    const finish = typeof c.finish_reason === 'string' ? c.finish_reason : 'stop';
+    if (kind === 'text') {
+      if (typeof c.text === 'string' && c.text) out.push(chunk({ index, text: c.text, logprobs: null, finish_reason: null }));
+      out.push(chunk({ index, text: '', logprobs: null, finish_reason: finish }));
+      continue;
+    }
+    const m = isObject(c.message) ? c.message : {};
+    out.push(chunk({ index, delta: { role: typeof m.role === 'string' ? m.role : 'assistant', content: '' }, logprobs: null, finish_reason: null }));
+    if (typeof m.content === 'string' && m.content) out.push(chunk({ index, delta: { content: m.content }, logprobs: null, finish_reason: null }));
+    if (typeof m.refusal === 'string' && m.refusal) out.push(chunk({ index, delta: { refusal: m.refusal }, logprobs: null, finish_reason: null }));
+    if (Array.isArray(m.tool_calls) && m.tool_calls.length > 0) {
+      const calls = m.tool_calls.filter(isObject).map((t, i) => ({ index: i, id: t.id, type: t.type ?? 'function', function: t.function }));
+      out.push(chunk({ index, delta: { tool_calls: calls }, logprobs: null, finish_reason: null }));
+    }
+    out.push(chunk({ index, delta: {}, logprobs: null, finish_reason: finish }));
+  }
+  const usage = readUsage(a.usage);
+  if (includeUsage && usage) out.push({ ...base, choices: [], usage });
+  return out;
+}
+
+export function readUsage(u: unknown): Usage | null {
+  if (!isObject(u)) return null;
+  const prompt = typeof u.prompt_tokens === 'number' ? u.prompt_tokens : 0;
+  const completion = typeof u.completion_tokens === 'number' ? u.completion_tokens : 0;
+  const total = typeof u.total_tokens === 'number' ? u.total_tokens : prompt + completion;
+  if (typeof u.total_tokens !== 'number' && typeof u.prompt_tokens !== 'number') return null;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
+}
+
+/** A usage-only chunk (`choices: []` with `usage`): what `include_usage` adds at the end of a stream. */
+export function isUsageOnlyChunk(chunk: unknown): boolean {
+  return isObject(chunk) && Array.isArray(chunk.choices) && chunk.choices.length === 0 && isObject(chunk.usage);
+}
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}

@@ -1,0 +1,28 @@
+import type { ProviderConfig } from '../config/load.js';
+import type { Endpoint } from './proxy.js';
+
+export interface UpstreamBody {
+  payload: string;
+  /** The provider is asked to stream (natively, or for the gateway to fold into one answer). */
+  stream: boolean;
+}
+
+/**
+ * The body one provider receives: the client's, with `model` replaced by the provider's.
+ * Streams also ask for usage (`stream_options.include_usage`) so streamed tokens are counted;
+ * a provider that can only answer one way is asked that way and the gateway converts.
+ */
+export function upstreamBody(body: Readonly<Record<string, unknown>>, endpoint: Endpoint, clientStream: boolean, p: ProviderConfig): UpstreamBody {
+  const out: Record<string, unknown> = { ...body, model: p.model };
+  if (endpoint === '/embeddings') return { payload: JSON.stringify(out), stream: false };
+  const stream = clientStream ? p.stream_support : !p.non_stream_support;
+  if (stream) {
+    out.stream = true;
+    const options = typeof body.stream_options === 'object' && body.stream_options !== null ? body.stream_options : {};
+    out.stream_options = { ...options, include_usage: true };
+  } else if (clientStream) {
+    delete out.stream;
+    delete out.stream_options;
+  }
+  return { payload: JSON.stringify(out), stream };
+}

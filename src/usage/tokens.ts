@@ -1,0 +1,45 @@
+import { countTokens } from 'gpt-tokenizer';
+
+/**
+ * Token estimates, for when a provider reports no usage and for `max_context_length`. The
+ * tokenizer is OpenAI's o200k (gpt-4o family): exact for those models, close for others.
+ * An estimate is never 0: a request that reached a provider cost something.
+ */
+export function estimateTokens(text: string): number {
+  return text.length === 0 ? 0 : countTokens(text);
+}
+
+/** The prompt of a request as text, for estimating: messages (with their overhead), prompt or input. */
+export function promptTokens(body: Readonly<Record<string, unknown>>): number {
+  let tokens = 0;
+  if (Array.isArray(body.messages)) {
+    // OpenAI's accounting: about 3 tokens of framing per message, 3 to prime the answer.
+    tokens += 3;
+    for (const m of body.messages) {
+      tokens += 3;
+      if (typeof m !== 'object' || m === null) continue;
+      const msg = m as Record<string, unknown>;
+      tokens += estimateTokens(contentText(msg.content));
+      if (typeof msg.name === 'string') tokens += estimateTokens(msg.name) + 1;
+      if (Array.isArray(msg.tool_calls)) tokens += estimateTokens(JSON.stringify(msg.tool_calls));
+    }
+    if (Array.isArray(body.tools)) tokens += estimateTokens(JSON.stringify(body.tools));
+  }
+  if (body.prompt !== undefined) tokens += estimateTokens(contentText(body.prompt));
+  if (body.input !== undefined) tokens += estimateTokens(contentText(body.input));
+  return Math.max(1, tokens);
+}
+
+function contentText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    return content
+      .map((part) => {
+        if (typeof part === 'string') return part;
+        if (typeof part === 'object' && part !== null && typeof (part as { text?: unknown }).text === 'string') return (part as { text: string }).text;
+        return '';
+      })
+      .join('\n');
+  }
+  return '';
+}
