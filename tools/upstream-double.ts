@@ -35,6 +35,8 @@ export interface Behavior {
   chunkDelayMs?: number;
   /** How many content pieces a stream carries (default 3). */
   chunks?: number;
+  /** Pad each streamed content piece with this many extra characters (large streams). */
+  padChunks?: number;
   /** Destroy the connection after this many SSE events were written. */
   dropAfterChunks?: number;
   /** Report usage (default true): in JSON answers, and in a stream's last chunk when asked for. */
@@ -61,6 +63,8 @@ export interface Received {
   body: unknown;
   /** The connection closed before the answer was complete (client or gateway went away). */
   closedEarly: boolean;
+  /** The whole answer was written. */
+  finished: boolean;
 }
 
 export interface UpstreamDouble {
@@ -124,12 +128,15 @@ export async function createUpstreamDouble(opts: { port?: number; host?: string 
     } catch {
       /* recorded as text */
     }
-    const record: Received = { provider, method: req.method ?? '', path: url, headers: { ...req.headers }, body, closedEarly: false };
+    const record: Received = { provider, method: req.method ?? '', path: url, headers: { ...req.headers }, body, closedEarly: false, finished: false };
     const list = records.get(provider) ?? [];
     list.push(record);
     records.set(provider, list);
     res.on('close', () => {
       if (!res.writableFinished) record.closedEarly = true;
+    });
+    res.on('finish', () => {
+      record.finished = true;
     });
     await answer(next(provider), provider, kind, body, req, res);
   }
@@ -247,7 +254,8 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
     for (const part of split(call.function.arguments, pieces.length)) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: part } }] }, null));
     events.push(chunk({}, 'tool_calls'));
   } else {
-    for (const p of pieces) events.push(chunk(chat ? { content: p } : p, null));
+    const pad = 'x'.repeat(b.padChunks ?? 0);
+    for (const p of pieces) events.push(chunk(chat ? { content: p + pad } : p + pad, null));
     events.push(chunk(chat ? {} : '', 'stop'));
   }
   const opts = req_.stream_options as { include_usage?: unknown } | undefined;
