@@ -154,7 +154,9 @@ export function synthesize(kind: CompletionKind, answer: unknown, includeUsage: 
       continue;
     }
     const m = isObject(c.message) ? c.message : {};
-    out.push(chunk({ index, delta: { role: typeof m.role === 'string' ? m.role : 'assistant', content: '' }, logprobs: null, finish_reason: null }));
+    // As OpenAI does: `content: ''` to open a text answer, `null` for one of tool calls or a refusal.
+    const opening = typeof m.content === 'string' ? '' : null;
+    out.push(chunk({ index, delta: { role: typeof m.role === 'string' ? m.role : 'assistant', content: opening }, logprobs: null, finish_reason: null }));
     if (typeof m.content === 'string' && m.content) out.push(chunk({ index, delta: { content: m.content }, logprobs: null, finish_reason: null }));
     if (typeof m.refusal === 'string' && m.refusal) out.push(chunk({ index, delta: { refusal: m.refusal }, logprobs: null, finish_reason: null }));
     if (Array.isArray(m.tool_calls) && m.tool_calls.length > 0) {
@@ -173,7 +175,7 @@ export function readUsage(u: unknown): Usage | null {
   const prompt = typeof u.prompt_tokens === 'number' ? u.prompt_tokens : 0;
   const completion = typeof u.completion_tokens === 'number' ? u.completion_tokens : 0;
   const total = typeof u.total_tokens === 'number' ? u.total_tokens : prompt + completion;
-  if (typeof u.total_tokens !== 'number' && typeof u.prompt_tokens !== 'number') return null;
+  if (typeof u.total_tokens !== 'number' && typeof u.prompt_tokens !== 'number' && typeof u.completion_tokens !== 'number') return null;
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
 }
 

@@ -25,9 +25,16 @@ export function promptTokens(body: Readonly<Record<string, unknown>>): number {
     }
     if (Array.isArray(body.tools)) tokens += estimateTokens(JSON.stringify(body.tools));
   }
-  if (body.prompt !== undefined) tokens += estimateTokens(contentText(body.prompt));
-  if (body.input !== undefined) tokens += estimateTokens(contentText(body.input));
+  if (body.prompt !== undefined) tokens += inputTokens(body.prompt);
+  if (body.input !== undefined) tokens += inputTokens(body.input);
   return Math.max(1, tokens);
+}
+
+/** `prompt` / `input`: text, a list of texts, token ids, or lists of token ids. */
+function inputTokens(input: unknown): number {
+  if (typeof input === 'number') return 1;
+  if (Array.isArray(input)) return input.reduce((sum: number, part: unknown) => sum + inputTokens(part), 0);
+  return estimateTokens(contentText(input));
 }
 
 function contentText(content: unknown): string {
