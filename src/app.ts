@@ -10,7 +10,10 @@ import { registerAdminRoutes } from './server/admin.js';
 import { registerBodyParser } from './server/body.js';
 import { registerOpenAiRoutes } from './server/openai.js';
 import { Pools } from './upstream/pools.js';
+import { Quota } from './usage/quota.js';
 import type { UsageSink } from './usage/sink.js';
+import { SqliteStore } from './usage/sqlite-store.js';
+import type { UsageStore } from './usage/store.js';
 import { defaultBackoff, type Attempt, type ProxyDeps } from './upstream/proxy.js';
 
 export interface AppDeps {
@@ -20,8 +23,12 @@ export interface AppDeps {
   now?: () => number;
   backoffMs?: (n: number) => number;
   maxResponseBytes?: number;
-  /** Receives every request's usage (the quota store; tests). */
+  /** Also receives every request's usage (tests). */
   usage?: UsageSink;
+  /** Where usage and quotas live; an in-memory SQLite store when not given. */
+  store?: UsageStore;
+  /** The zone of cron periods (default `TZ`, else UTC). */
+  tz?: string;
 }
 
 /** What one request leaves behind for its log line. */
@@ -56,6 +63,7 @@ export interface GatewayState {
   readonly log: GatewayLogger;
   /** Where each finished request's usage goes. */
   readonly usage: UsageSink;
+  readonly quota: Quota;
   /** Writes the one line of a request (when `log_requests`), once. */
   logRequest(request: FastifyRequest, status: number): void;
 }
@@ -70,6 +78,9 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   deps.log.setSecrets(config.secrets);
   const pools = new Pools();
   const health = new HealthBook();
+  const quota = new Quota(deps.store ?? new SqliteStore(':memory:'), deps.tz ?? (process.env.TZ || 'UTC'), now, logger);
+  quota.configure(config);
+  const extraSink = deps.usage;
 
   const state: GatewayState = {
     config: () => config,
@@ -80,6 +91,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
       const origins = new Set<string>();
       for (const m of next.models.values()) for (const p of m.providers) { ids.add(p.id); origins.add(p.origin); }
       health.retain(ids);
+      quota.configure(next);
       for (const id of state.rr.keys()) if (!ids.has(id)) state.rr.delete(id);
       pools.retain(origins);
     },
@@ -88,8 +100,9 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     pools,
     now,
     log: deps.log,
-    usage: deps.usage ?? { record: () => undefined },
-    proxyDeps: { pools, health, logger, now, backoffMs: deps.backoffMs ?? defaultBackoff, maxResponseBytes: deps.maxResponseBytes ?? 64 * 1024 * 1024 },
+    usage: extraSink ? { record: (u) => (quota.record(u), extraSink.record(u)) } : quota,
+    quota,
+    proxyDeps: { pools, health, logger, now, quota, backoffMs: deps.backoffMs ?? defaultBackoff, maxResponseBytes: deps.maxResponseBytes ?? 64 * 1024 * 1024 },
     logRequest(request, status) {
       const t = request.trace;
       if (t.logged || !config.global.log_requests || !request.url.startsWith('/v1/')) return;
@@ -147,10 +160,16 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     throw routeNotFound(request.method, request.url.split('?')[0] ?? '');
   });
 
-  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/health', async (_request, reply) => {
+    const ok = await quota.store.healthy();
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', store: quota.store.kind, ...(ok ? {} : { error: 'usage store unreachable' }) });
+  });
   registerOpenAiRoutes(app, state);
   registerAdminRoutes(app, state);
-  app.addHook('onClose', async () => pools.close());
+  app.addHook('onClose', async () => {
+    await pools.close();
+    await quota.close();
+  });
   return { app, state };
 }
 

@@ -54,5 +54,9 @@ export const allProvidersFailed = (model: string, tried: string): GatewayError =
 export const noProviderAvailable = (model: string, why: string): GatewayError =>
   new GatewayError(503, 'service_unavailable', 'no_provider_available', `No provider of model '${model}' is available: ${why}.`);
 
+export const usageStoreUnavailable = (model: string): GatewayError =>
+  new GatewayError(503, 'service_unavailable', 'usage_store_unavailable',
+    `Every provider of model '${model}' has a quota, and the usage store that enforces it is unreachable.`);
+
 export const internalError = (): GatewayError =>
   new GatewayError(500, 'internal_error', 'internal_error', 'The gateway failed to handle the request.');

@@ -1,6 +1,10 @@
 import { buildApp } from './app.js';
 import { loadConfigFile } from './config/load.js';
 import { createLogger, parseLevel } from './observability/logger.js';
+import { RedisStore } from './usage/redis-store.js';
+import { SqliteStore } from './usage/sqlite-store.js';
+import type { UsageStore } from './usage/store.js';
+import { join } from 'node:path';
 
 /** Reads the environment, builds the gateway, listens, and wires signals. Nothing else. */
 async function main(): Promise<void> {
@@ -22,6 +26,7 @@ async function main(): Promise<void> {
   const host = env.HOST || '0.0.0.0';
   const configPath = env.CONFIG_PATH || 'config/provider.json';
   const logDir = env.LOG_DIR || 'logs';
+  const dataDir = env.DATA_DIR || 'data';
 
   const log = createLogger({ level, logDir });
   const loaded = await loadConfigFile(configPath, { env, tz });
@@ -31,7 +36,25 @@ async function main(): Promise<void> {
     fail(`invalid configuration ${configPath}:\n  ${loaded.errors.join('\n  ')}`);
     return;
   }
-  const { app } = buildApp({ config: loaded.config, log });
+  let store: UsageStore;
+  if (env.REDIS_URL) {
+    const redis = new RedisStore(env.REDIS_URL);
+    // Serve even if Redis is down at start: /health says 503, limited providers wait for it.
+    await redis.ready().catch(() => log.logger.error('ERROR usage store: Redis is not reachable yet; providers with a quota are skipped until it is'));
+    store = redis;
+  } else {
+    try {
+      store = new SqliteStore(join(dataDir, 'usage.db'), {
+        onFlushError: (err) => log.logger.error({ err: err.message }, 'ERROR usage store: writing usage to disk failed, will retry'),
+      });
+    } catch (err) {
+      log.logger.error(`ERROR ${(err as Error).message}`);
+      log.flush();
+      fail((err as Error).message);
+      return;
+    }
+  }
+  const { app } = buildApp({ config: loaded.config, log, store, tz });
   const g = loaded.config.global;
   if (!g.api_key && !['127.0.0.1', 'localhost', '::1'].includes(host)) {
     log.logger.warn(`No gateway api_key is set and the gateway listens on ${host}: anyone who can reach it can use your providers`);
@@ -52,7 +75,7 @@ async function main(): Promise<void> {
 
   await app.listen({ port, host });
   const models = [...loaded.config.models.keys()];
-  log.logger.info({ port, host, configPath, models }, `Gateway listening on ${host}:${port} with ${models.length} model(s)`);
+  log.logger.info({ port, host, configPath, models, store: store.kind }, `Gateway listening on ${host}:${port} with ${models.length} model(s), usage in ${store.kind}`);
 }
 
 await main();

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { GatewayState } from '../app.js';
-import { modelNotFound } from '../errors.js';
+import type { ProviderConfig } from '../config/load.js';
+import { GatewayError, invalidRequest, modelNotFound } from '../errors.js';
 
 /** `sk-…abcd`: enough to tell keys apart, never enough to use one. */
 export function maskKey(key: string): string {
@@ -17,10 +18,14 @@ export function registerAdminRoutes(app: FastifyInstance, state: GatewayState): 
     const model = state.config().models.get(request.params.model);
     if (!model) throw modelNotFound(request.params.model);
     const now = state.now();
+    const counters = await state.quota.counters(model.providers);
     return {
       model: model.name,
-      providers: model.providers.map((p) => {
+      providers: model.providers.map((p, i) => {
         const h = state.health.get(p.id);
+        const c = counters[i] ?? { requests: 0, tokens: 0, estimatedTokens: 0 };
+        const limits = state.quota.limits(p);
+        const period = state.quota.period(p, now);
         const coolingUntil = state.health.coolingUntil(p.id, now);
         return {
           name: p.name,
@@ -38,6 +43,17 @@ export function registerAdminRoutes(app: FastifyInstance, state: GatewayState): 
           max_context_length: p.max_context_length,
           rate_limit: p.rate_limit,
           custom_headers: p.custom_headers ? Object.fromEntries(Object.keys(p.custom_headers).map((k) => [k, '…'])) : null,
+          usage: {
+            requests: c.requests,
+            tokens: c.tokens,
+            estimated_tokens: c.estimatedTokens,
+            period_start: state.quota.iso(period.start),
+            next_reset: state.quota.iso(period.end),
+            limit_requests: limits.requests,
+            limit_tokens: limits.tokens,
+            remaining_requests: limits.requests === null ? null : Math.max(0, limits.requests - c.requests),
+            remaining_tokens: limits.tokens === null ? null : Math.max(0, limits.tokens - c.tokens),
+          },
           health: {
             state: !p.enabled ? 'disabled' : coolingUntil > 0 ? 'cooling_down' : 'ok',
             cooldown_until: coolingUntil > 0 ? new Date(coolingUntil).toISOString() : null,
@@ -49,5 +65,48 @@ export function registerAdminRoutes(app: FastifyInstance, state: GatewayState): 
         };
       }),
     };
+  });
+
+  /** The first version's stats, exactly: `{model: {provider: {requests, tokens, last_reset, limit_requests, limit_tokens}}}`. */
+  app.get('/admin/stats', async () => {
+    const models = [...state.config().models.values()];
+    const providers = models.flatMap((m) => m.providers);
+    const counters = await state.quota.counters(providers);
+    const out: Record<string, Record<string, unknown>> = {};
+    let i = 0;
+    for (const m of models) {
+      const byName: Record<string, unknown> = {};
+      for (const p of m.providers) {
+        const c = counters[i++] ?? { requests: 0, tokens: 0, estimatedTokens: 0 };
+        const limits = state.quota.limits(p);
+        byName[p.name] = {
+          requests: c.requests,
+          tokens: c.tokens,
+          last_reset: state.quota.iso(state.quota.period(p).start),
+          limit_requests: limits.requests,
+          limit_tokens: limits.tokens,
+          tokens_estimated: c.estimatedTokens > 0,
+        };
+      }
+      out[m.name] = byName;
+    }
+    return out;
+  });
+
+  /** Resets the current period's usage of a model's providers, or of one: `{"model": "...", "provider": "..."}`. */
+  app.post('/admin/usage/reset', async (request) => {
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    if (typeof body.model !== 'string') throw invalidRequest('`model` must be a string.', 'model');
+    const model = state.config().models.get(body.model);
+    if (!model) throw modelNotFound(body.model);
+    let targets: readonly ProviderConfig[] = model.providers;
+    if (body.provider !== undefined) {
+      if (typeof body.provider !== 'string') throw invalidRequest('`provider` must be a string.', 'provider');
+      const one = model.providers.find((p) => p.name === body.provider);
+      if (!one) throw new GatewayError(404, 'invalid_request_error', 'provider_not_found', `Model '${model.name}' has no provider '${body.provider}'.`, 'provider');
+      targets = [one];
+    }
+    await state.quota.reset(targets);
+    return { reset: targets.map((p) => ({ model: model.name, provider: p.name })) };
   });
 }

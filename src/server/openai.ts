@@ -1,8 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { allProvidersFailed, invalidRequest, modelNotFound, noProviderAvailable } from '../errors.js';
+import { allProvidersFailed, contextLengthExceeded, invalidRequest, modelNotFound, noProviderAvailable, quotaExceeded, usageStoreUnavailable } from '../errors.js';
+import type { ProviderConfig } from '../config/load.js';
+import { promptTokens } from '../usage/tokens.js';
 import { candidatesFor } from '../routing/candidates.js';
 import { orderProviders } from '../routing/select.js';
-import { proxy, type Attempt, type Endpoint } from '../upstream/proxy.js';
+import { proxy, type Attempt, type Endpoint, type Skip } from '../upstream/proxy.js';
 import type { GatewayState } from '../app.js';
 import { accountAbandoned, sendJson, sendStream, sendSynthesized, type ReplyContext } from './reply.js';
 
@@ -34,8 +36,9 @@ async function handle(endpoint: Endpoint, request: FastifyRequest, reply: Fastif
   if (!model) throw modelNotFound(body.model);
   const candidates = candidatesFor(model);
   if (!candidates.ok) throw noProviderAvailable(model.name, candidates.reason);
+  const fitting = withinContext(candidates.providers, body);
   const now = state.now();
-  const order = orderProviders(candidates.providers, (id) => state.health.coolingUntil(id, now), state.rr);
+  const order = orderProviders(fitting, (id) => state.health.coolingUntil(id, now), state.rr);
 
   const abort = new AbortController();
   const onClose = (): void => {
@@ -61,7 +64,7 @@ async function handle(endpoint: Endpoint, request: FastifyRequest, reply: Fastif
       trace.provider = result.provider.name;
       return sendStream(ctx, result);
     case 'failed':
-      throw allProvidersFailed(model.name, summarize(result.attempts));
+      throw noProviderServed(model.name, result.attempts, result.skipped, state.now());
     case 'aborted':
       trace.clientGone = true;
       if (result.provider) accountAbandoned(ctx, result.provider);
@@ -70,6 +73,35 @@ async function handle(endpoint: Endpoint, request: FastifyRequest, reply: Fastif
       state.logRequest(request, 499);
       return;
   }
+}
+
+/**
+ * Providers whose `max_context_length` the prompt fits (its tokens are only counted when some
+ * provider sets one). None fits: 400 `context_length_exceeded`.
+ */
+function withinContext(providers: readonly ProviderConfig[], body: Record<string, unknown>): readonly ProviderConfig[] {
+  if (!providers.some((p) => p.max_context_length !== null)) return providers;
+  const tokens = promptTokens(body);
+  const fitting = providers.filter((p) => p.max_context_length === null || tokens <= p.max_context_length);
+  if (fitting.length === 0) throw contextLengthExceeded(tokens);
+  return fitting;
+}
+
+/**
+ * Why no provider served: every one over its quota is a 429 with the seconds until the earliest
+ * reset; every one skipped because the store is unreachable is a 503; otherwise a 502 naming
+ * each provider with what happened.
+ */
+function noProviderServed(model: string, attempts: readonly Attempt[], skipped: readonly Skip[], now: number): Error {
+  if (attempts.length === 0 && skipped.length > 0) {
+    if (skipped.every((s) => s.reason === 'quota exhausted')) {
+      return quotaExceeded(Math.min(...skipped.map((s) => s.resetAt)) / 1000 - now / 1000);
+    }
+    if (skipped.every((s) => s.reason === 'usage store unavailable')) return usageStoreUnavailable(model);
+  }
+  const tried = summarize(attempts);
+  const notTried = skipped.map((s) => `${s.provider} (${s.reason})`).join(', ');
+  return allProvidersFailed(model, attempts.length === 0 ? notTried : notTried ? `${tried}, ${notTried}` : tried);
 }
 
 interface CheckedBody extends Record<string, unknown> {

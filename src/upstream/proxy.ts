@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { ProviderConfig } from '../config/load.js';
 import type { Logger } from '../observability/logger.js';
 import type { HealthBook } from '../routing/health.js';
+import type { Quota } from '../usage/quota.js';
 import { Aggregator, type CompletionKind } from '../stream/convert.js';
 import { DONE, SseDecoder, type SseEvent } from '../stream/sse.js';
 import { classify, describe, type TryOutcome } from './classify.js';
@@ -35,6 +36,13 @@ export interface Attempt {
   ms: number;
 }
 
+export interface Skip {
+  provider: string;
+  reason: 'quota exhausted' | 'usage store unavailable';
+  /** Epoch ms when the provider's quota resets. */
+  resetAt: number;
+}
+
 interface Served {
   provider: ProviderConfig;
   status: number;
@@ -50,7 +58,8 @@ export type ProxyResult =
   | (Served & { kind: 'json'; body: Buffer; json: unknown })
   /** A stream whose first event has arrived: from here on there is no failover. */
   | (Served & { kind: 'stream'; events: SseEvent[]; decoder: SseDecoder; rest: AsyncIterator<Buffer>; cancel: () => void })
-  | { kind: 'failed'; attempts: Attempt[] }
+  /** No provider served it; `skipped` are those not tried (quota used up, store unavailable). */
+  | { kind: 'failed'; attempts: Attempt[]; skipped: Skip[] }
   /** The client went away; `provider` is the one that was being tried, if any. */
   | { kind: 'aborted'; attempts: Attempt[]; provider: ProviderConfig | null };
 
@@ -63,6 +72,7 @@ export interface ProxyDeps {
   backoffMs: (n: number) => number;
   /** Largest non-streamed answer accepted, in bytes. */
   maxResponseBytes: number;
+  quota: Quota;
 }
 
 /** 100 ms, 200 ms, 400 ms … capped at 2 s, each scaled by a random 50–100 %. */
@@ -76,8 +86,21 @@ const invalid: TryResult = { done: false, outcome: { kind: 'invalid' }, retryAft
 
 export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest, deps: ProxyDeps): Promise<ProxyResult> {
   const attempts: Attempt[] = [];
+  const skipped: Skip[] = [];
   const { logger } = deps;
   for (const [index, provider] of order.entries()) {
+    // Hold a request of the quota before sending, so concurrent requests never overshoot it.
+    const held = await deps.quota.hold(provider);
+    if (!held.ok) {
+      skipped.push({ provider: provider.name, reason: held.reason, resetAt: held.resetAt });
+      logger.info({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, reason: held.reason },
+        `Skipping provider ${provider.name} for ${provider.publicModel}: ${held.reason}`);
+      continue;
+    }
+    if (req.signal.aborted) {
+      deps.quota.release(held.hold);
+      return { kind: 'aborted', attempts, provider: null };
+    }
     logger.info({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, priority: provider.priority },
       `Selected provider ${provider.name} for ${provider.publicModel}`);
     const body = upstreamBody(req.body, req.endpoint, req.stream, provider);
@@ -88,21 +111,29 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
         try {
           await sleep(deps.backoffMs(tryNo), undefined, { signal: req.signal });
         } catch {
+          deps.quota.release(held.hold);
           return { kind: 'aborted', attempts, provider };
         }
       }
       const started = deps.now();
       const r = await tryOnce(provider, body.payload, req, deps, attempts);
       if (r.done) {
+        const ok = (r.result.kind === 'json' || r.result.kind === 'stream') && r.result.status < 300;
+        if (ok) deps.quota.commit(held.hold);
+        else deps.quota.release(held.hold);
         if (r.result.kind === 'json' || r.result.kind === 'stream') deps.health.recordSuccess(provider.id, deps.now() - started);
         return r.result;
       }
-      if (req.signal.aborted) return { kind: 'aborted', attempts, provider };
+      if (req.signal.aborted) {
+        deps.quota.release(held.hold);
+        return { kind: 'aborted', attempts, provider };
+      }
       attempts.push({ provider: provider.name, result: describe(r.outcome), ms: Math.round(deps.now() - started) });
       last = r.outcome;
       retryAfterMs = r.retryAfterMs;
       if (classify(r.outcome) !== 'retry') break;
     }
+    deps.quota.release(held.hold);
     if (!last) continue;
     const why = describe(last);
     const cooldownMs = provider.cooldown_seconds === 0 ? 0 : (retryAfterMs ?? provider.cooldown_seconds * 1000);
@@ -113,7 +144,7 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
         ? `Switching provider for ${provider.publicModel}: ${provider.name} failed (${why}), trying ${nextProvider.name}`
         : `Switching provider for ${provider.publicModel}: ${provider.name} failed (${why}), no provider left`);
   }
-  return { kind: 'failed', attempts };
+  return { kind: 'failed', attempts, skipped };
 }
 
 async function tryOnce(provider: ProviderConfig, payload: string, req: ProxyRequest, deps: ProxyDeps, attempts: Attempt[]): Promise<TryResult> {

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { call } from '../helpers/http.js';
@@ -24,7 +26,7 @@ describe('npm start with the shipped demo configuration', () => {
     const port = 16010 + Math.floor(Math.random() * 1000);
     const child = spawn(process.execPath, [join(ROOT, 'scripts/start.mjs')], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', LOG_DIR: join(ROOT, 'logs', 'test-demo') },
+      env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', LOG_DIR: join(ROOT, 'logs', 'test-demo'), DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

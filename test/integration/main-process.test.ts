@@ -1,58 +1,25 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUpstreamDouble, type UpstreamDouble } from '../../tools/upstream-double.js';
 import { call, chat } from '../helpers/http.js';
+import { freePort, runGateway, waitFor } from '../helpers/process.js';
 
-const MAIN = join(import.meta.dirname, '../../dist/src/main.js');
 let double: UpstreamDouble;
 beforeAll(async () => {
   double = await createUpstreamDouble();
 });
 afterAll(() => double.close());
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function run(env: Record<string, string>): { done: Promise<{ code: number | null; stderr: string; stdout: string }>; kill: (s: NodeJS.Signals) => void } {
-  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const done = new Promise<{ code: number | null; stderr: string; stdout: string }>((resolve) =>
-    child.on('exit', (code) => resolve({ code, stderr, stdout })),
-  );
-  return { done, kill: (s) => child.kill(s) };
-}
-
-async function waitFor(url: string, deadline = Date.now() + 10_000): Promise<void> {
-  while (Date.now() < deadline) {
-    try {
-      if ((await call(url)).status === 200) return;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${url} never came up`);
-}
+const run = runGateway;
 
 describe('the gateway process', () => {
   it('refuses to start on an invalid config, naming model, provider and field, exit 1', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-'));
     const path = join(dir, 'provider.json');
     writeFileSync(path, JSON.stringify({ m: { providers: [{ name: 'p1', endpoint: 'http://x/v1', api_key: 'k', model: 'x', rate_limit: { request_per_period: 5 } }] } }));
-    const { code, stderr } = await run({ CONFIG_PATH: path, LOG_DIR: join(dir, 'logs'), PORT: String(await freePort()) }).done;
+    const { code, stderr } = await run({ CONFIG_PATH: path, LOG_DIR: join(dir, 'logs'), DATA_DIR: join(dir, 'data'), PORT: String(await freePort()) }).done;
     expect(code).toBe(1);
     expect(stderr).toContain('model "m", provider "p1": rate_limit: unknown field "request_per_period"');
   });
@@ -69,7 +36,7 @@ describe('the gateway process', () => {
     writeFileSync(path, JSON.stringify({ m: { providers: [{ name: 'p1', endpoint: double.url('p1'), api_key: '${P1_KEY}', model: 'up-model' }] } }));
     const port = await freePort();
     const logDir = join(dir, 'logs');
-    const proc = run({ CONFIG_PATH: path, PORT: String(port), HOST: '127.0.0.1', LOG_DIR: logDir, LOG_LEVEL: 'WARNING', P1_KEY: 'sk-from-env-abcdef123' });
+    const proc = run({ CONFIG_PATH: path, PORT: String(port), HOST: '127.0.0.1', LOG_DIR: logDir, DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'WARNING', P1_KEY: 'sk-from-env-abcdef123' });
     await waitFor(`http://127.0.0.1:${port}/health`);
     const r = await call(`http://127.0.0.1:${port}/v1/chat/completions`, { body: chat('m') });
     expect(r.status).toBe(200);

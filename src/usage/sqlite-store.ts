@@ -1,0 +1,175 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Counters, Limits, PeriodRef, ReserveResult, UsageStore } from './store.js';
+
+interface Entry extends Counters {
+  inflight: number;
+  dirty: boolean;
+}
+
+/**
+ * The embedded store: one SQLite file (WAL) owned by one gateway process. Counters live in
+ * memory, where check-and-increment is atomic because one thread runs it, and are written to the
+ * file every `flushMs` and at close: a crash loses at most that interval. The file is locked
+ * exclusively, so a second process on the same file refuses to start instead of double-counting.
+ */
+export class SqliteStore implements UsageStore {
+  readonly kind = 'sqlite';
+  private readonly db: Database.Database;
+  private readonly entries = new Map<string, Entry>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly select: Database.Statement<[string, number], { requests: number; tokens: number; estimated_tokens: number }>;
+  private readonly upsert: Database.Statement<[string, number, number, number, number, number]>;
+  private tokenSeq = 0;
+  private closed = false;
+  /** The last flush failed (disk full, I/O error): the store is not healthy until one succeeds. */
+  private flushError: Error | null = null;
+
+  constructor(path: string, opts: { flushMs?: number; onFlushError?: (err: Error) => void } = {}) {
+    mkdirSync(dirname(path), { recursive: true });
+    try {
+      this.db = new Database(path, { timeout: 1000 });
+      this.db.pragma('locking_mode = EXCLUSIVE');
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      const check = this.db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
+      this.db.exec(`CREATE TABLE IF NOT EXISTS usage (
+        provider_id TEXT NOT NULL,
+        period_start INTEGER NOT NULL,
+        requests INTEGER NOT NULL,
+        tokens INTEGER NOT NULL,
+        estimated_tokens INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (provider_id, period_start)
+      ) WITHOUT ROWID`);
+      // Takes the exclusive lock now, so a second gateway on this file fails here, at start.
+      this.db.exec('BEGIN IMMEDIATE; COMMIT');
+    } catch (err) {
+      const why = (err as Error).message;
+      const busy = /locked|busy/i.test(why);
+      throw new Error(busy
+        ? `usage store ${path} is in use by another gateway process (set REDIS_URL to run several instances)`
+        : `usage store ${path} cannot be used: ${why}`);
+    }
+    this.select = this.db.prepare('SELECT requests, tokens, estimated_tokens FROM usage WHERE provider_id = ? AND period_start = ?');
+    this.upsert = this.db.prepare(`INSERT INTO usage (provider_id, period_start, requests, tokens, estimated_tokens, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (provider_id, period_start) DO UPDATE SET
+        requests = excluded.requests, tokens = excluded.tokens,
+        estimated_tokens = excluded.estimated_tokens, updated_at = excluded.updated_at`);
+    const onFlushError = opts.onFlushError ?? (() => undefined);
+    this.timer = setInterval(() => {
+      try {
+        this.flush();
+      } catch (err) {
+        onFlushError(err as Error);
+      }
+    }, opts.flushMs ?? 1000);
+    this.timer.unref();
+  }
+
+  async reserve(ref: PeriodRef, limits: Limits): Promise<ReserveResult> {
+    const e = this.entry(ref);
+    if (limits.requests !== null && e.requests + e.inflight >= limits.requests) return { ok: false, exhausted: 'requests' };
+    if (limits.tokens !== null && e.tokens >= limits.tokens) return { ok: false, exhausted: 'tokens' };
+    e.inflight += 1;
+    return { ok: true, token: String(++this.tokenSeq) };
+  }
+
+  async commit(ref: PeriodRef, token: string | null): Promise<void> {
+    const e = this.entry(ref);
+    if (token !== null) e.inflight = Math.max(0, e.inflight - 1);
+    e.requests += 1;
+    e.dirty = true;
+  }
+
+  async release(ref: PeriodRef): Promise<void> {
+    const e = this.entry(ref);
+    e.inflight = Math.max(0, e.inflight - 1);
+  }
+
+  async addTokens(ref: PeriodRef, tokens: number, estimated: boolean): Promise<void> {
+    const e = this.entry(ref);
+    e.tokens += tokens;
+    if (estimated) e.estimatedTokens += tokens;
+    e.dirty = true;
+  }
+
+  async read(refs: readonly PeriodRef[]): Promise<Counters[]> {
+    return refs.map((ref) => {
+      const e = this.entry(ref);
+      return { requests: e.requests, tokens: e.tokens, estimatedTokens: e.estimatedTokens };
+    });
+  }
+
+  async reset(refs: readonly PeriodRef[]): Promise<void> {
+    for (const ref of refs) {
+      const e = this.entry(ref);
+      e.requests = 0;
+      e.tokens = 0;
+      e.estimatedTokens = 0;
+      e.dirty = true;
+    }
+    this.flush();
+  }
+
+  async healthy(): Promise<boolean> {
+    return !this.closed && this.flushError === null;
+  }
+
+  /** Writes every changed counter in one transaction. */
+  flush(): void {
+    if (this.closed) return;
+    const dirty = [...this.entries].filter(([, e]) => e.dirty);
+    if (dirty.length === 0) return;
+    const now = Date.now();
+    try {
+      this.db.transaction(() => {
+        for (const [key, e] of dirty) {
+          const [providerId, start] = splitKey(key);
+          this.upsert.run(providerId, start, e.requests, e.tokens, e.estimatedTokens, now);
+        }
+      })();
+      for (const [, e] of dirty) e.dirty = false;
+      this.flushError = null;
+    } catch (err) {
+      this.flushError = err as Error;
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    clearInterval(this.timer);
+    this.flush();
+    this.closed = true;
+    this.db.close();
+  }
+
+  private entry(ref: PeriodRef): Entry {
+    const key = `${ref.providerId}\u0000${ref.start}`;
+    let e = this.entries.get(key);
+    if (!e) {
+      const row = this.select.get(ref.providerId, ref.start);
+      e = { requests: row?.requests ?? 0, tokens: row?.tokens ?? 0, estimatedTokens: row?.estimated_tokens ?? 0, inflight: 0, dirty: false };
+      this.entries.set(key, e);
+      this.forgetEnded(ref);
+    }
+    return e;
+  }
+
+  /** Drops clean entries of this provider's earlier periods from memory (they stay in the file). */
+  private forgetEnded(ref: PeriodRef): void {
+    const prefix = `${ref.providerId}\u0000`;
+    for (const [key, e] of this.entries) {
+      if (key.startsWith(prefix) && !e.dirty && e.inflight === 0 && splitKey(key)[1] < ref.start) this.entries.delete(key);
+    }
+  }
+}
+
+function splitKey(key: string): [string, number] {
+  const i = key.lastIndexOf('\u0000');
+  return [key.slice(0, i), Number(key.slice(i + 1))];
+}
