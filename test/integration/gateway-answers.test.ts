@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createUpstreamDouble, type UpstreamDouble } from '../../tools/upstream-double.js';
@@ -92,10 +93,7 @@ describe('the gateway’s own answers', () => {
     const res = await request(`${gw.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: (async function* () {
-        yield Buffer.from(big.slice(0, 800));
-        yield Buffer.from(big.slice(800));
-      })(),
+      body: Readable.from([Buffer.from(big.slice(0, 800)), Buffer.from(big.slice(800))]),
     });
     expect(res.statusCode).toBe(413);
     expect((await res.body.json()) as any).toMatchObject({ error: { code: 'request_too_large' } });
