@@ -1,24 +1,32 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import type { GatewayConfig } from './config/load.js';
-import { GatewayError, internalError, routeNotFound, unauthorized } from './errors.js';
+import { sameUpstream } from './config/diff.js';
+import type { GatewayConfig, ProviderConfig } from './config/load.js';
+import { Reloader, type ReloadResult } from './config/reloader.js';
+import { GatewayError, internalError, routeNotFound, shuttingDown, unauthorized } from './errors.js';
 import type { GatewayLogger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { finishRequest, newTrace, type RequestTrace } from './observability/request-log.js';
 import { HealthBook } from './routing/health.js';
 import type { RoundRobinState } from './routing/select.js';
-import { guardFor, keyMatches, presentedKey } from './server/auth.js';
 import { registerAdminRoutes } from './server/admin.js';
+import { guardFor, keyMatches, presentedKey } from './server/auth.js';
 import { registerBodyParser } from './server/body.js';
 import { registerOpenAiRoutes } from './server/openai.js';
 import { Pools } from './upstream/pools.js';
+import { defaultBackoff, type ProxyDeps } from './upstream/proxy.js';
 import { Quota } from './usage/quota.js';
 import type { UsageSink } from './usage/sink.js';
 import { SqliteStore } from './usage/sqlite-store.js';
 import type { UsageStore } from './usage/store.js';
-import { defaultBackoff, type Attempt, type ProxyDeps } from './upstream/proxy.js';
 
 export interface AppDeps {
   config: GatewayConfig;
   log: GatewayLogger;
+  /** The file the configuration came from: enables `POST /admin/reload` and `state.reload()`. */
+  configPath?: string;
+  /** Where `${NAME}` values are read from at reload (default `process.env`). */
+  env?: Readonly<Record<string, string | undefined>>;
   /** Epoch milliseconds; tests pass their own. */
   now?: () => number;
   backoffMs?: (n: number) => number;
@@ -31,30 +39,21 @@ export interface AppDeps {
   tz?: string;
 }
 
-/** What one request leaves behind for its log line. */
-export interface RequestTrace {
-  model: string | null;
-  stream: boolean;
-  provider: string | null;
-  attempts: Attempt[];
-  tokens: number | null;
-  tokensEstimated: boolean;
-  /** Milliseconds from the request to the first streamed byte sent to the client. */
-  firstByteMs: number | null;
-  clientGone: boolean;
-  streamError: string | null;
-  logged: boolean;
-}
-
 declare module 'fastify' {
   interface FastifyRequest {
     trace: RequestTrace;
+    startedAt: number;
   }
 }
 
 export interface GatewayState {
   config(): GatewayConfig;
+  /** Swaps in a validated configuration; requests in flight keep the one they started with. */
   swap(next: GatewayConfig): void;
+  /** Rereads the configuration file (serialized with every other reload). */
+  reload(trigger: string): Promise<ReloadResult>;
+  /** Watches the configuration file and reloads when it changes. */
+  watchConfig(): void;
   readonly health: HealthBook;
   readonly rr: RoundRobinState;
   readonly pools: Pools;
@@ -64,8 +63,11 @@ export interface GatewayState {
   /** Where each finished request's usage goes. */
   readonly usage: UsageSink;
   readonly quota: Quota;
-  /** Writes the one line of a request (when `log_requests`), once. */
-  logRequest(request: FastifyRequest, status: number): void;
+  readonly metrics: Metrics;
+  /** Set at shutdown: `/health` says 503 and new requests are refused. */
+  draining: boolean;
+  /** Metrics and the log line of a request, once, when it is over. */
+  finishRequest(request: FastifyRequest, status: number): void;
 }
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
@@ -75,49 +77,55 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   let config = deps.config;
   const now = deps.now ?? Date.now;
   const logger = deps.log.logger;
+  const tz = deps.tz ?? (process.env.TZ || 'UTC');
   deps.log.setSecrets(config.secrets);
   const pools = new Pools();
   const health = new HealthBook();
-  const quota = new Quota(deps.store ?? new SqliteStore(':memory:'), deps.tz ?? (process.env.TZ || 'UTC'), now, logger);
+  const quota = new Quota(deps.store ?? new SqliteStore(':memory:'), tz, now, logger);
   quota.configure(config);
   const extraSink = deps.usage;
+  const rr: RoundRobinState = new Map();
+
+  const swap = (next: GatewayConfig): void => {
+    const before = providersById(config);
+    config = next;
+    deps.log.setSecrets(next.secrets);
+    const after = providersById(next);
+    health.retain(new Set([...after.keys()].filter((id) => {
+      const old = before.get(id);
+      return old !== undefined && sameUpstream(old, after.get(id)!);
+    })));
+    for (const id of rr.keys()) if (!after.has(id)) rr.delete(id);
+    quota.configure(next);
+    pools.retain(new Set([...after.values()].map((p) => p.origin)));
+  };
+  const reloader = deps.configPath
+    ? new Reloader({ path: deps.configPath, options: () => ({ env: deps.env ?? process.env, tz }), current: () => config, swap, logger })
+    : null;
+
+  const metrics = new Metrics({
+    config: () => config,
+    coolingUntil: (id) => health.coolingUntil(id, now()),
+    counters: (providers) => quota.counters(providers),
+    limits: (p) => quota.limits(p),
+  });
 
   const state: GatewayState = {
     config: () => config,
-    swap(next) {
-      config = next;
-      deps.log.setSecrets(next.secrets);
-      const ids = new Set<string>();
-      const origins = new Set<string>();
-      for (const m of next.models.values()) for (const p of m.providers) { ids.add(p.id); origins.add(p.origin); }
-      health.retain(ids);
-      quota.configure(next);
-      for (const id of state.rr.keys()) if (!ids.has(id)) state.rr.delete(id);
-      pools.retain(origins);
-    },
+    swap,
+    reload: (trigger) => reloader ? reloader.reload(trigger) : Promise.resolve({ ok: false, errors: ['this gateway was not started from a configuration file'] }),
+    watchConfig: () => reloader?.watch(),
     health,
-    rr: new Map(),
+    rr,
     pools,
     now,
     log: deps.log,
     usage: extraSink ? { record: (u) => (quota.record(u), extraSink.record(u)) } : quota,
     quota,
+    metrics,
+    draining: false,
     proxyDeps: { pools, health, logger, now, quota, backoffMs: deps.backoffMs ?? defaultBackoff, maxResponseBytes: deps.maxResponseBytes ?? 64 * 1024 * 1024 },
-    logRequest(request, status) {
-      const t = request.trace;
-      if (t.logged || !config.global.log_requests || !request.url.startsWith('/v1/')) return;
-      t.logged = true;
-      const ms = Math.round(performance.now() - (request.startedAt ?? 0));
-      const line = {
-        reqId: request.id, method: request.method, path: request.url, model: t.model, stream: t.stream, status,
-        provider: t.provider, tries: t.attempts, latencyMs: ms, tokens: t.tokens,
-        ...(t.tokensEstimated ? { tokensEstimated: true } : {}), ...(t.firstByteMs !== null ? { firstByteMs: t.firstByteMs } : {}),
-        ...(t.clientGone ? { clientGone: true } : {}), ...(t.streamError ? { streamError: t.streamError } : {}),
-      };
-      const msg = `${request.method} ${request.url} ${t.model ?? '-'} ${status}${t.provider ? ` via ${t.provider}` : ''} in ${ms} ms`;
-      if (status >= 500) logger.error(line, msg);
-      else logger.info(line, msg);
-    },
+    finishRequest: (request, status) => finishRequest(request, status, { logger, metrics, logRequests: config.global.log_requests }),
   };
 
   const app = Fastify({
@@ -126,7 +134,8 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    return503OnClosing: true,
+    // Shutdown is answered by the gateway itself, in OpenAI format (see `draining`).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true },
   });
@@ -137,23 +146,21 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
 
   app.addHook('onRequest', async (request, reply) => {
     request.startedAt = performance.now();
-    request.trace = {
-      model: null, stream: false, provider: null, attempts: [], tokens: null, tokensEstimated: false,
-      firstByteMs: null, clientGone: false, streamError: null, logged: false,
-    };
+    request.trace = newTrace();
     reply.header('x-request-id', request.id);
     const guard = guardFor(request.routeOptions.url);
+    if (state.draining && guard !== 'open') throw shuttingDown();
     if (guard === 'open') return;
     const g = config.global;
     const expected = guard === 'admin' ? g.admin_key || g.api_key : g.api_key;
     if (expected && !keyMatches(presentedKey(request), expected)) throw unauthorized();
   });
-  app.addHook('onResponse', async (request, reply) => state.logRequest(request, reply.statusCode));
+  app.addHook('onResponse', async (request, reply) => state.finishRequest(request, reply.statusCode));
 
   app.setErrorHandler((err, request, reply) => {
     const e = err instanceof GatewayError ? err : fromFastifyError(err);
     if (e.status === 500) logger.error({ reqId: request.id, err }, `ERROR unhandled: ${(err as Error).message}`);
-    if (e.status === 413) reply.header('connection', 'close');
+    if (e.status === 413 || e.code === 'shutting_down') reply.header('connection', 'close');
     return reply.code(e.status).headers(e.headers).send(e.toJSON());
   });
   app.setNotFoundHandler((request) => {
@@ -161,22 +168,28 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   });
 
   app.get('/health', async (_request, reply) => {
+    if (state.draining) return reply.code(503).send({ status: 'draining', store: quota.store.kind });
     const ok = await quota.store.healthy();
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', store: quota.store.kind, ...(ok ? {} : { error: 'usage store unreachable' }) });
+  });
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.header('content-type', metrics.registry.contentType).send(text);
   });
   registerOpenAiRoutes(app, state);
   registerAdminRoutes(app, state);
   app.addHook('onClose', async () => {
+    reloader?.close();
     await pools.close();
     await quota.close();
   });
   return { app, state };
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    startedAt: number;
-  }
+function providersById(c: GatewayConfig): Map<string, ProviderConfig> {
+  const out = new Map<string, ProviderConfig>();
+  for (const m of c.models.values()) for (const p of m.providers) out.set(p.id, p);
+  return out;
 }
 
 function fromFastifyError(err: unknown): GatewayError {

@@ -58,5 +58,8 @@ export const usageStoreUnavailable = (model: string): GatewayError =>
   new GatewayError(503, 'service_unavailable', 'usage_store_unavailable',
     `Every provider of model '${model}' has a quota, and the usage store that enforces it is unreachable.`);
 
+export const shuttingDown = (): GatewayError =>
+  new GatewayError(503, 'service_unavailable', 'shutting_down', 'The gateway is shutting down; retry on another instance.', null, { 'retry-after': '1' });
+
 export const internalError = (): GatewayError =>
   new GatewayError(500, 'internal_error', 'internal_error', 'The gateway failed to handle the request.');

@@ -54,24 +54,45 @@ async function main(): Promise<void> {
       return;
     }
   }
-  const { app } = buildApp({ config: loaded.config, log, store, tz });
+  const graceSeconds = Number(env.SHUTDOWN_TIMEOUT || 30);
+  if (!Number.isFinite(graceSeconds) || graceSeconds < 0) fail(`SHUTDOWN_TIMEOUT: expected seconds, got "${env.SHUTDOWN_TIMEOUT}"`);
+  const { app, state } = buildApp({ config: loaded.config, log, store, tz, configPath, env });
   const g = loaded.config.global;
   if (!g.api_key && !['127.0.0.1', 'localhost', '::1'].includes(host)) {
     log.logger.warn(`No gateway api_key is set and the gateway listens on ${host}: anyone who can reach it can use your providers`);
   }
 
+  // SIGTERM/SIGINT: stop accepting, say "draining" on /health, let requests and streams in
+  // flight finish (at most SHUTDOWN_TIMEOUT seconds), write the usage, exit 0.
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    log.logger.info(`Received ${signal}, stopping`);
-    void app.close().finally(() => {
-      log.flush();
-      process.exit(0);
-    });
+    state.draining = true;
+    log.logger.info(`Received ${signal}, draining (at most ${graceSeconds} s)`);
+    const force = setTimeout(() => {
+      log.logger.warn('Shutdown grace period over: closing the connections still open');
+      app.server.closeAllConnections();
+    }, graceSeconds * 1000);
+    force.unref();
+    void app.close().then(
+      () => {
+        log.logger.info('Stopped');
+        log.flush();
+        process.exit(0);
+      },
+      (err: Error) => {
+        log.logger.error({ err: err.message }, 'ERROR during shutdown');
+        log.flush();
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => void state.reload('SIGHUP'));
+  process.on('SIGUSR2', () => log.reopen());
+  state.watchConfig();
 
   await app.listen({ port, host });
   const models = [...loaded.config.models.keys()];

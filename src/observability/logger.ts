@@ -32,6 +32,8 @@ export interface GatewayLogger {
   /** The secrets to scrub from every line from now on (replaced at each config load). */
   setSecrets(secrets: readonly string[]): void;
   flush(): void;
+  /** Reopens `gateway.log` (after logrotate moved it away: SIGUSR2). */
+  reopen(): void;
 }
 
 /**
@@ -42,6 +44,7 @@ export function createLogger(opts: LoggerOptions): GatewayLogger {
   let secrets: readonly string[] = [];
   const streams: StreamEntry[] = [];
   const sonic: Array<{ flushSync(): void }> = [];
+  let file: { reopen(): void } | null = null;
   if (opts.stdout !== false) {
     const out = pino.destination({ dest: 1, sync: false });
     sonic.push(out);
@@ -49,9 +52,10 @@ export function createLogger(opts: LoggerOptions): GatewayLogger {
   }
   if (opts.logDir) {
     mkdirSync(opts.logDir, { recursive: true });
-    const file = pino.destination({ dest: join(opts.logDir, 'gateway.log'), sync: false, mkdir: true });
-    sonic.push(file);
-    streams.push({ level: 'trace', stream: file });
+    const dest = pino.destination({ dest: join(opts.logDir, 'gateway.log'), sync: false, mkdir: true });
+    file = dest;
+    sonic.push(dest);
+    streams.push({ level: 'trace', stream: dest });
   }
   if (opts.extra) streams.push({ level: 'trace', stream: opts.extra });
 
@@ -78,6 +82,7 @@ export function createLogger(opts: LoggerOptions): GatewayLogger {
       const forms = list.filter((s) => s.length >= 6).flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]);
       secrets = [...new Set(forms)].sort((a, b) => b.length - a.length);
     },
+    reopen: () => file?.reopen(),
     flush: () => {
       for (const s of sonic) {
         try {

@@ -70,7 +70,7 @@ async function handle(endpoint: Endpoint, request: FastifyRequest, reply: Fastif
       if (result.provider) accountAbandoned(ctx, result.provider);
       reply.hijack();
       reply.raw.destroy();
-      state.logRequest(request, 499);
+      state.finishRequest(request, 499);
       return;
   }
 }

@@ -54,7 +54,7 @@ export function sendSynthesized(ctx: ReplyContext, result: JsonResult): void {
   const chunks = synthesize(ctx.kind, result.json, ctx.clientWantsUsage);
   reply.raw.end(chunks.map((c) => encodeEvent(c)).join('') + DONE_EVENT);
   request.trace.firstByteMs = Math.round(performance.now() - request.startedAt);
-  ctx.state.logRequest(request, 200);
+  ctx.state.finishRequest(request, 200);
 }
 
 /**
@@ -113,7 +113,7 @@ export async function sendStream(ctx: ReplyContext, result: StreamResult): Promi
     }
   }
   account(ctx, result.provider, tap.usage, () => tap.generatedText(), true);
-  state.logRequest(request, status);
+  state.finishRequest(request, status);
 }
 
 /** Usage of a provider that was working on the request when the client went away. */
@@ -139,8 +139,11 @@ function account(ctx: ReplyContext, provider: ProviderConfig, reported: Usage | 
     const completion = estimateTokens(generated());
     usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
   }
-  ctx.request.trace.tokens = usage.total_tokens;
-  ctx.request.trace.tokensEstimated = estimated;
+  const trace = ctx.request.trace;
+  trace.tokens = usage.total_tokens;
+  trace.promptTokens = usage.prompt_tokens;
+  trace.completionTokens = usage.completion_tokens;
+  trace.tokensEstimated = estimated;
   ctx.state.usage.record({
     providerId: provider.id,
     model: provider.publicModel,

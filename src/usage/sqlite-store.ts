@@ -4,7 +4,8 @@ import Database from 'better-sqlite3';
 import type { Counters, Limits, PeriodRef, ReserveResult, UsageStore } from './store.js';
 
 interface Entry extends Counters {
-  inflight: number;
+  /** Reservations of requests in flight. */
+  holds: Set<string>;
   dirty: boolean;
 }
 
@@ -72,22 +73,22 @@ export class SqliteStore implements UsageStore {
 
   async reserve(ref: PeriodRef, limits: Limits): Promise<ReserveResult> {
     const e = this.entry(ref);
-    if (limits.requests !== null && e.requests + e.inflight >= limits.requests) return { ok: false, exhausted: 'requests' };
+    if (limits.requests !== null && e.requests + e.holds.size >= limits.requests) return { ok: false, exhausted: 'requests' };
     if (limits.tokens !== null && e.tokens >= limits.tokens) return { ok: false, exhausted: 'tokens' };
-    e.inflight += 1;
-    return { ok: true, token: String(++this.tokenSeq) };
+    const token = String(++this.tokenSeq);
+    e.holds.add(token);
+    return { ok: true, token };
   }
 
   async commit(ref: PeriodRef, token: string | null): Promise<void> {
     const e = this.entry(ref);
-    if (token !== null) e.inflight = Math.max(0, e.inflight - 1);
+    if (token !== null) e.holds.delete(token);
     e.requests += 1;
     e.dirty = true;
   }
 
-  async release(ref: PeriodRef): Promise<void> {
-    const e = this.entry(ref);
-    e.inflight = Math.max(0, e.inflight - 1);
+  async release(ref: PeriodRef, token: string): Promise<void> {
+    this.entry(ref).holds.delete(token);
   }
 
   async addTokens(ref: PeriodRef, tokens: number, estimated: boolean): Promise<void> {
@@ -153,7 +154,7 @@ export class SqliteStore implements UsageStore {
     let e = this.entries.get(key);
     if (!e) {
       const row = this.select.get(ref.providerId, ref.start);
-      e = { requests: row?.requests ?? 0, tokens: row?.tokens ?? 0, estimatedTokens: row?.estimated_tokens ?? 0, inflight: 0, dirty: false };
+      e = { requests: row?.requests ?? 0, tokens: row?.tokens ?? 0, estimatedTokens: row?.estimated_tokens ?? 0, holds: new Set(), dirty: false };
       this.entries.set(key, e);
       this.forgetEnded(ref);
     }
@@ -164,7 +165,7 @@ export class SqliteStore implements UsageStore {
   private forgetEnded(ref: PeriodRef): void {
     const prefix = `${ref.providerId}\u0000`;
     for (const [key, e] of this.entries) {
-      if (key.startsWith(prefix) && !e.dirty && e.inflight === 0 && splitKey(key)[1] < ref.start) this.entries.delete(key);
+      if (key.startsWith(prefix) && !e.dirty && e.holds.size === 0 && splitKey(key)[1] < ref.start) this.entries.delete(key);
     }
   }
 }

@@ -1,0 +1,98 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { GatewayConfig, ProviderConfig } from '../config/load.js';
+import type { Attempt } from '../upstream/proxy.js';
+
+/** What one finished proxied request tells the metrics. */
+export interface RequestOutcome {
+  model: string;
+  provider: string | null;
+  status: number;
+  stream: boolean;
+  attempts: readonly Attempt[];
+  latencyMs: number;
+  firstByteMs: number | null;
+  tokens: { prompt: number; completion: number; estimated: boolean } | null;
+}
+
+/** Quota and cooldown state, read when Prometheus scrapes. */
+export interface ProviderState {
+  config(): GatewayConfig;
+  coolingUntil(id: string): number;
+  counters(providers: readonly ProviderConfig[]): Promise<Array<{ requests: number; tokens: number }>>;
+  limits(p: ProviderConfig): { requests: number | null; tokens: number | null };
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+/**
+ * The gateway's Prometheus metrics, in a registry of its own. Requests are observed once, when
+ * they finish, from the trace they leave; quota and cooldown gauges are read at scrape time.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'model' | 'provider' | 'status' | 'stream'>;
+  private readonly tries: Counter<'model' | 'provider' | 'result'>;
+  private readonly failovers: Counter<'model' | 'from' | 'to'>;
+  private readonly upstreamLatency: Histogram<'model' | 'provider'>;
+  private readonly ttft: Histogram<'model' | 'provider'>;
+  private readonly duration: Histogram<'model' | 'stream'>;
+  private readonly tokens: Counter<'model' | 'provider' | 'kind' | 'estimated'>;
+
+  constructor(state: ProviderState) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'gateway_process_' });
+    this.requests = new Counter({ name: 'gateway_requests_total', help: 'Proxied requests by model, serving provider (empty when none), final status and mode', labelNames: ['model', 'provider', 'status', 'stream'], registers });
+    this.tries = new Counter({ name: 'gateway_upstream_tries_total', help: 'Tries sent to providers, by result (status code or error such as timeout)', labelNames: ['model', 'provider', 'result'], registers });
+    this.failovers = new Counter({ name: 'gateway_failovers_total', help: 'Switches from one provider to the next within a request', labelNames: ['model', 'from', 'to'], registers });
+    this.upstreamLatency = new Histogram({ name: 'gateway_upstream_latency_seconds', help: 'Duration of each try, until its answer (or the first event of a stream) was usable', labelNames: ['model', 'provider'], buckets: LATENCY_BUCKETS, registers });
+    this.ttft = new Histogram({ name: 'gateway_time_to_first_token_seconds', help: 'Time from the request to the first streamed byte sent to the client', labelNames: ['model', 'provider'], buckets: LATENCY_BUCKETS, registers });
+    this.duration = new Histogram({ name: 'gateway_request_duration_seconds', help: 'Whole request duration in the gateway', labelNames: ['model', 'stream'], buckets: LATENCY_BUCKETS, registers });
+    this.tokens = new Counter({ name: 'gateway_tokens_total', help: 'Tokens used, by kind (prompt, completion) and whether they were estimated', labelNames: ['model', 'provider', 'kind', 'estimated'], registers });
+
+    const remaining = new Gauge({
+      name: 'gateway_quota_remaining', help: 'What is left of a provider\'s quota in the current period (only limited quotas)', labelNames: ['model', 'provider', 'kind'], registers,
+      async collect() {
+        this.reset();
+        const providers = [...state.config().models.values()].flatMap((m) => m.providers);
+        const counters = await state.counters(providers).catch(() => null);
+        if (!counters) return;
+        providers.forEach((p, i) => {
+          const c = counters[i];
+          const l = state.limits(p);
+          if (!c) return;
+          if (l.requests !== null) this.set({ model: p.publicModel, provider: p.name, kind: 'requests' }, Math.max(0, l.requests - c.requests));
+          if (l.tokens !== null) this.set({ model: p.publicModel, provider: p.name, kind: 'tokens' }, Math.max(0, l.tokens - c.tokens));
+        });
+      },
+    });
+    const cooling = new Gauge({
+      name: 'gateway_provider_cooling_down', help: '1 while a provider is skipped after failures, else 0', labelNames: ['model', 'provider'], registers,
+      collect() {
+        this.reset();
+        for (const m of state.config().models.values()) {
+          for (const p of m.providers) this.set({ model: m.name, provider: p.name }, state.coolingUntil(p.id) > 0 ? 1 : 0);
+        }
+      },
+    });
+    void remaining;
+    void cooling;
+  }
+
+  observe(o: RequestOutcome): void {
+    this.requests.inc({ model: o.model, provider: o.provider ?? '', status: String(o.status), stream: String(o.stream) });
+    this.duration.observe({ model: o.model, stream: String(o.stream) }, o.latencyMs / 1000);
+    let previous: string | null = null;
+    for (const a of o.attempts) {
+      this.tries.inc({ model: o.model, provider: a.provider, result: a.result });
+      this.upstreamLatency.observe({ model: o.model, provider: a.provider }, a.ms / 1000);
+      if (previous !== null && previous !== a.provider) this.failovers.inc({ model: o.model, from: previous, to: a.provider });
+      previous = a.provider;
+    }
+    if (o.provider && o.firstByteMs !== null) this.ttft.observe({ model: o.model, provider: o.provider }, o.firstByteMs / 1000);
+    if (o.provider && o.tokens) {
+      const estimated = String(o.tokens.estimated);
+      this.tokens.inc({ model: o.model, provider: o.provider, kind: 'prompt', estimated }, o.tokens.prompt);
+      this.tokens.inc({ model: o.model, provider: o.provider, kind: 'completion', estimated }, o.tokens.completion);
+    }
+  }
+}
