@@ -93,6 +93,14 @@ export function registerAdminRoutes(app: FastifyInstance, state: GatewayState): 
     return out;
   });
 
+  /** Rereads the configuration file: 200 with what changed, or 400 with every validation error (the running configuration stays). */
+  app.post('/admin/reload', async (_request, reply) => {
+    const r = await state.reload('POST /admin/reload');
+    if (r.ok) return { status: 'reloaded', changes: r.changes };
+    const e = new GatewayError(400, 'invalid_request_error', 'invalid_config', `The configuration was refused (${r.errors.length} error(s)); the running configuration stays.`);
+    return reply.code(400).send({ error: { ...e.toJSON().error, errors: r.errors } });
+  });
+
   /** Resets the current period's usage of a model's providers, or of one: `{"model": "...", "provider": "..."}`. */
   app.post('/admin/usage/reset', async (request) => {
     const body = (request.body ?? {}) as Record<string, unknown>;

@@ -37,6 +37,12 @@ export async function startGateway(raw: unknown, deps: Partial<Omit<AppDeps, 'co
   };
 }
 
+/** The gateway built from a config file, as `main.ts` does: reloads reread that file. */
+export async function startGatewayFromFile(path: string, deps: Partial<Omit<AppDeps, 'config' | 'log' | 'configPath'>> = {}): Promise<RunningGateway> {
+  const { readFileSync } = await import('node:fs');
+  return startGateway(JSON.parse(readFileSync(path, 'utf8')), { configPath: path, ...deps });
+}
+
 /** A provider entry for a config, on the upstream double. */
 export function provider(name: string, endpoint: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { name, endpoint, api_key: `sk-test-${name}-secret-key`, model: `upstream-${name}`, ...extra };
