@@ -29,8 +29,10 @@ export class SqliteStore implements UsageStore {
 
   constructor(path: string, opts: { flushMs?: number; onFlushError?: (err: Error) => void } = {}) {
     mkdirSync(dirname(path), { recursive: true });
+    let db: Database.Database | null = null;
     try {
-      this.db = new Database(path, { timeout: 1000 });
+      db = new Database(path, { timeout: 1000 });
+      this.db = db;
       this.db.pragma('locking_mode = EXCLUSIVE');
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
@@ -48,6 +50,8 @@ export class SqliteStore implements UsageStore {
       // Takes the exclusive lock now, so a second gateway on this file fails here, at start.
       this.db.exec('BEGIN IMMEDIATE; COMMIT');
     } catch (err) {
+      // Closed here: a native handle left open at exit aborts the process on some Node versions.
+      if (db?.open) db.close();
       const why = (err as Error).message;
       const busy = /locked|busy/i.test(why);
       throw new Error(busy
