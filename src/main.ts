@@ -1,4 +1,5 @@
 import { buildApp } from './app.js';
+import { envOr } from './config/env.js';
 import { loadConfigFile } from './config/load.js';
 import { createLogger, parseLevel } from './observability/logger.js';
 import { RedisStore } from './usage/redis-store.js';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 /** Reads the environment, builds the gateway, listens, and wires signals. Nothing else. */
 async function main(): Promise<void> {
   const env = process.env;
-  process.env.TZ = env.TZ || 'UTC';
+  process.env.TZ = envOr(env, 'TZ');
   const tz = process.env.TZ;
   const fail = (message: string): never => {
     process.stderr.write(`ERROR ${message}\n`);
@@ -20,13 +21,13 @@ async function main(): Promise<void> {
   } catch {
     fail(`TZ: unknown time zone "${tz}"`);
   }
-  const level = parseLevel(env.LOG_LEVEL) ?? fail(`LOG_LEVEL: expected debug, info, warn or error, got "${env.LOG_LEVEL}"`);
-  const port = Number(env.PORT || 6010);
+  const level = parseLevel(envOr(env, 'LOG_LEVEL')) ?? fail(`LOG_LEVEL: expected debug, info, warn or error, got "${env.LOG_LEVEL}"`);
+  const port = Number(envOr(env, 'PORT'));
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`PORT: not a port number: "${env.PORT}"`);
-  const host = env.HOST || '0.0.0.0';
-  const configPath = env.CONFIG_PATH || 'config/provider.json';
-  const logDir = env.LOG_DIR || 'logs';
-  const dataDir = env.DATA_DIR || 'data';
+  const host = envOr(env, 'HOST');
+  const configPath = envOr(env, 'CONFIG_PATH');
+  const logDir = envOr(env, 'LOG_DIR');
+  const dataDir = envOr(env, 'DATA_DIR');
 
   const log = createLogger({ level, logDir });
   const loaded = await loadConfigFile(configPath, { env, tz });
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
       return;
     }
   }
-  const graceSeconds = Number(env.SHUTDOWN_TIMEOUT || 30);
+  const graceSeconds = Number(envOr(env, 'SHUTDOWN_TIMEOUT'));
   if (!Number.isFinite(graceSeconds) || graceSeconds < 0) fail(`SHUTDOWN_TIMEOUT: expected seconds, got "${env.SHUTDOWN_TIMEOUT}"`);
   const { app, state } = buildApp({ config: loaded.config, log, store, tz, configPath, env });
   const g = loaded.config.global;
@@ -75,6 +76,10 @@ async function main(): Promise<void> {
       app.server.closeAllConnections();
     }, graceSeconds * 1000);
     force.unref();
+    // A keep-alive connection whose last response ends while draining is closed as soon as it
+    // is idle, instead of holding the shutdown until its keep-alive timeout.
+    const idle = setInterval(() => app.server.closeIdleConnections(), 100);
+    idle.unref();
     void app.close().then(
       () => {
         log.logger.info('Stopped');

@@ -1,6 +1,7 @@
 import { loadConfigFile, type GatewayConfig, type ProviderConfig } from '../config/load.js';
 import { isoWithOffset, periodAt } from '../usage/period.js';
 import { DEFAULT_PERIOD_CRON } from '../config/cron.js';
+import { envOr } from '../config/env.js';
 
 /**
  * `npm run check-config [path]`: validates a configuration with the gateway's own validation and
@@ -8,8 +9,8 @@ import { DEFAULT_PERIOD_CRON } from '../config/cron.js';
  * Exit 0 when valid, 1 with every error otherwise.
  */
 async function main(): Promise<void> {
-  const path = process.argv[2] || process.env.CONFIG_PATH || 'config/provider.json';
-  const tz = process.env.TZ || 'UTC';
+  const path = process.argv[2] || envOr(process.env, 'CONFIG_PATH');
+  const tz = envOr(process.env, 'TZ');
   const loaded = await loadConfigFile(path, { env: process.env, tz });
   if (!loaded.ok) {
     process.stderr.write(`${path}: INVALID, ${loaded.errors.length} error(s):\n${loaded.errors.map((e) => `  - ${e}`).join('\n')}\n`);

@@ -40,7 +40,7 @@ export class Metrics {
 
   constructor(state: ProviderState) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'gateway_process_' });
+    collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({ name: 'gateway_requests_total', help: 'Proxied requests by model, serving provider (empty when none), final status and mode', labelNames: ['model', 'provider', 'status', 'stream'], registers });
     this.tries = new Counter({ name: 'gateway_upstream_tries_total', help: 'Tries sent to providers, by result (status code or error such as timeout)', labelNames: ['model', 'provider', 'result'], registers });
     this.failovers = new Counter({ name: 'gateway_failovers_total', help: 'Switches from one provider to the next within a request', labelNames: ['model', 'from', 'to'], registers });
