@@ -155,7 +155,9 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     const expected = guard === 'admin' ? g.admin_key || g.api_key : g.api_key;
     if (expected && !keyMatches(presentedKey(request), expected)) throw unauthorized();
   });
-  app.addHook('onResponse', async (request, reply) => state.finishRequest(request, reply.statusCode));
+  app.addHook('onResponse', async (request, reply) => {
+    if (!request.trace.hijacked) state.finishRequest(request, reply.statusCode);
+  });
 
   app.setErrorHandler((err, request, reply) => {
     const e = err instanceof GatewayError ? err : fromFastifyError(err);

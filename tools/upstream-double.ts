@@ -8,6 +8,7 @@
  *
  * Scriptable in-process (`createUpstreamDouble`) or over HTTP when run as a program:
  *   POST /_double/script/<provider>   body: a behaviour or a list of them (appended)
+ *   POST /_double/default/<provider>  body: the behaviour when the script is empty
  *   GET  /_double/received/<provider> what that provider received
  *   POST /_double/reset               forget scripts and records
  */
@@ -72,6 +73,8 @@ export interface UpstreamDouble {
   /** Base URL of one provider, to use as `endpoint`: `http://127.0.0.1:<port>/<provider>/v1`. */
   url(provider: string): string;
   script(provider: string, ...behaviors: Behavior[]): void;
+  /** How a provider answers when its script is empty (default: normally). */
+  setDefault(provider: string, behavior: Behavior): void;
   received(provider: string): Received[];
   /** Sockets open right now. */
   openConnections(): number;
@@ -86,8 +89,10 @@ interface Queued {
 
 const ROUTE = /^\/([^/]+)\/v1\/(chat\/completions|completions|embeddings|models)\/?$/;
 
-export async function createUpstreamDouble(opts: { port?: number; host?: string } = {}): Promise<UpstreamDouble> {
+export async function createUpstreamDouble(opts: { port?: number; host?: string; record?: boolean } = {}): Promise<UpstreamDouble> {
   const scripts = new Map<string, Queued[]>();
+  const defaults = new Map<string, Behavior>();
+  const recording = opts.record !== false;
   const records = new Map<string, Received[]>();
   const sockets = new Set<Socket>();
   const host = opts.host ?? '127.0.0.1';
@@ -95,7 +100,7 @@ export async function createUpstreamDouble(opts: { port?: number; host?: string 
   const next = (provider: string): Behavior => {
     const queue = scripts.get(provider);
     const head = queue?.[0];
-    if (!queue || !head) return {};
+    if (!queue || !head) return defaults.get(provider) ?? {};
     head.left -= 1;
     if (head.left <= 0) queue.shift();
     return head.behavior;
@@ -129,9 +134,11 @@ export async function createUpstreamDouble(opts: { port?: number; host?: string 
       /* recorded as text */
     }
     const record: Received = { provider, method: req.method ?? '', path: url, headers: { ...req.headers }, body, closedEarly: false, finished: false };
-    const list = records.get(provider) ?? [];
-    list.push(record);
-    records.set(provider, list);
+    if (recording) {
+      const list = records.get(provider) ?? [];
+      list.push(record);
+      records.set(provider, list);
+    }
     res.on('close', () => {
       if (!res.writableFinished) record.closedEarly = true;
     });
@@ -148,12 +155,17 @@ export async function createUpstreamDouble(opts: { port?: number; host?: string 
       addScript(decodeURIComponent(provider), Array.isArray(parsed) ? parsed : [parsed]);
       return sendJson(res, 200, { ok: true });
     }
+    if (method === 'POST' && action === 'default' && provider) {
+      defaults.set(decodeURIComponent(provider), JSON.parse(text || '{}') as Behavior);
+      return sendJson(res, 200, { ok: true });
+    }
     if (method === 'GET' && action === 'received' && provider) {
       return sendJson(res, 200, records.get(decodeURIComponent(provider)) ?? []);
     }
     if (method === 'POST' && action === 'reset') {
       scripts.clear();
       records.clear();
+      defaults.clear();
       return sendJson(res, 200, { ok: true });
     }
     sendJson(res, 404, errorBody('unknown control'));
@@ -170,11 +182,13 @@ export async function createUpstreamDouble(opts: { port?: number; host?: string 
     port,
     url: (provider) => `http://${host}:${port}/${encodeURIComponent(provider)}/v1`,
     script: (provider, ...behaviors) => addScript(provider, behaviors),
+    setDefault: (provider, behavior) => void defaults.set(provider, behavior),
     received: (provider) => records.get(provider) ?? [],
     openConnections: () => sockets.size,
     reset: () => {
       scripts.clear();
       records.clear();
+      defaults.clear();
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -328,8 +342,11 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { values } = parseArgs({ options: { port: { type: 'string', default: '6011' }, host: { type: 'string', default: '127.0.0.1' } } });
-  const double = await createUpstreamDouble({ port: Number(values.port), host: values.host ?? '127.0.0.1' });
+  const { values } = parseArgs({
+    options: { port: { type: 'string', default: '6011' }, host: { type: 'string', default: '127.0.0.1' }, 'no-record': { type: 'boolean', default: false } },
+  });
+  // --no-record: for load (the benchmark), where keeping every request would grow without bound.
+  const double = await createUpstreamDouble({ port: Number(values.port), host: values.host ?? '127.0.0.1', record: !values['no-record'] });
   process.stdout.write(`upstream double listening on http://${values.host}:${double.port}\n`);
   const stop = (): void => void double.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);

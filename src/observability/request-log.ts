@@ -17,13 +17,15 @@ export interface RequestTrace {
   firstByteMs: number | null;
   clientGone: boolean;
   streamError: string | null;
+  /** The reply was taken over (a stream): its own code finishes the request, not the response hook. */
+  hijacked: boolean;
   finished: boolean;
 }
 
 export function newTrace(): RequestTrace {
   return {
     model: null, stream: false, provider: null, attempts: [], tokens: null, promptTokens: null, completionTokens: null,
-    tokensEstimated: false, firstByteMs: null, clientGone: false, streamError: null, finished: false,
+    tokensEstimated: false, firstByteMs: null, clientGone: false, streamError: null, hijacked: false, finished: false,
   };
 }
 

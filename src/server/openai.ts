@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { allProvidersFailed, contextLengthExceeded, invalidRequest, modelNotFound, noProviderAvailable, quotaExceeded, usageStoreUnavailable } from '../errors.js';
 import type { ProviderConfig } from '../config/load.js';
-import { promptTokens } from '../usage/tokens.js';
+import { loadTokenizer, promptTokens } from '../usage/tokens.js';
 import { candidatesFor } from '../routing/candidates.js';
 import { orderProviders } from '../routing/select.js';
 import { proxy, type Attempt, type Endpoint, type Skip } from '../upstream/proxy.js';
@@ -36,7 +36,7 @@ async function handle(endpoint: Endpoint, request: FastifyRequest, reply: Fastif
   if (!model) throw modelNotFound(body.model);
   const candidates = candidatesFor(model);
   if (!candidates.ok) throw noProviderAvailable(model.name, candidates.reason);
-  const fitting = withinContext(candidates.providers, body);
+  const fitting = await withinContext(candidates.providers, body);
   const now = state.now();
   const order = orderProviders(fitting, (id) => state.health.coolingUntil(id, now), state.rr);
 
@@ -58,7 +58,7 @@ async function handle(endpoint: Endpoint, request: FastifyRequest, reply: Fastif
     case 'json':
       trace.provider = result.provider.name;
       if (stream && result.status < 300) return sendSynthesized(ctx, result);
-      sendJson(ctx, result);
+      await sendJson(ctx, result);
       return;
     case 'stream':
       trace.provider = result.provider.name;
@@ -67,7 +67,8 @@ async function handle(endpoint: Endpoint, request: FastifyRequest, reply: Fastif
       throw noProviderServed(model.name, result.attempts, result.skipped, state.now());
     case 'aborted':
       trace.clientGone = true;
-      if (result.provider) accountAbandoned(ctx, result.provider);
+      if (result.provider) await accountAbandoned(ctx, result.provider);
+      trace.hijacked = true;
       reply.hijack();
       reply.raw.destroy();
       state.finishRequest(request, 499);
@@ -79,8 +80,9 @@ async function handle(endpoint: Endpoint, request: FastifyRequest, reply: Fastif
  * Providers whose `max_context_length` the prompt fits (its tokens are only counted when some
  * provider sets one). None fits: 400 `context_length_exceeded`.
  */
-function withinContext(providers: readonly ProviderConfig[], body: Record<string, unknown>): readonly ProviderConfig[] {
+async function withinContext(providers: readonly ProviderConfig[], body: Record<string, unknown>): Promise<readonly ProviderConfig[]> {
   if (!providers.some((p) => p.max_context_length !== null)) return providers;
+  await loadTokenizer();
   const tokens = promptTokens(body);
   const fitting = providers.filter((p) => p.max_context_length === null || tokens <= p.max_context_length);
   if (fitting.length === 0) throw contextLengthExceeded(tokens);

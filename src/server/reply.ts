@@ -6,7 +6,7 @@ import { Aggregator, readUsage, synthesize, type CompletionKind, type Usage } fr
 import { DONE_EVENT, encodeEvent } from '../stream/sse.js';
 import { StreamTap } from '../stream/tap.js';
 import type { ProxyResult } from '../upstream/proxy.js';
-import { estimateTokens, promptTokens } from '../usage/tokens.js';
+import { estimateTokens, loadTokenizer, promptTokens } from '../usage/tokens.js';
 
 type JsonResult = Extract<ProxyResult, { kind: 'json' }>;
 type StreamResult = Extract<ProxyResult, { kind: 'stream' }>;
@@ -36,8 +36,8 @@ function sseHeaders(ctx: ReplyContext, provider: ProviderConfig, tries: number):
 }
 
 /** A whole answer, relayed byte for byte with its status; a success's usage is accounted. */
-export function sendJson(ctx: ReplyContext, result: JsonResult): FastifyReply {
-  if (result.status < 300) accountAnswer(ctx, result.provider, result.json);
+export async function sendJson(ctx: ReplyContext, result: JsonResult): Promise<FastifyReply> {
+  if (result.status < 300) await accountAnswer(ctx, result.provider, result.json);
   return ctx.reply
     .code(result.status)
     .headers(servedHeaders(result.provider, result.attempts.length))
@@ -46,9 +46,10 @@ export function sendJson(ctx: ReplyContext, result: JsonResult): FastifyReply {
 }
 
 /** A whole answer for a client that asked for a stream: the chunks a streaming provider would have sent. */
-export function sendSynthesized(ctx: ReplyContext, result: JsonResult): void {
-  accountAnswer(ctx, result.provider, result.json);
+export async function sendSynthesized(ctx: ReplyContext, result: JsonResult): Promise<void> {
+  await accountAnswer(ctx, result.provider, result.json);
   const { reply, request } = ctx;
+  request.trace.hijacked = true;
   reply.hijack();
   reply.raw.writeHead(200, sseHeaders(ctx, result.provider, result.attempts.length));
   const chunks = synthesize(ctx.kind, result.json, ctx.clientWantsUsage);
@@ -66,6 +67,7 @@ export function sendSynthesized(ctx: ReplyContext, result: JsonResult): void {
  */
 export async function sendStream(ctx: ReplyContext, result: StreamResult): Promise<void> {
   const { reply, request, state } = ctx;
+  request.trace.hijacked = true;
   reply.hijack();
   const raw = reply.raw;
   raw.writeHead(result.status, sseHeaders(ctx, result.provider, result.attempts.length));
@@ -112,18 +114,18 @@ export async function sendStream(ctx: ReplyContext, result: StreamResult): Promi
       status = 502;
     }
   }
-  account(ctx, result.provider, tap.usage, () => tap.generatedText(), true);
+  await account(ctx, result.provider, tap.usage, () => tap.generatedText(), true);
   state.finishRequest(request, status);
 }
 
 /** Usage of a provider that was working on the request when the client went away. */
-export function accountAbandoned(ctx: ReplyContext, provider: ProviderConfig): void {
-  account(ctx, provider, null, () => '', false);
+export function accountAbandoned(ctx: ReplyContext, provider: ProviderConfig): Promise<void> {
+  return account(ctx, provider, null, () => '', false);
 }
 
-function accountAnswer(ctx: ReplyContext, provider: ProviderConfig, json: unknown): void {
+function accountAnswer(ctx: ReplyContext, provider: ProviderConfig, json: unknown): Promise<void> {
   const usage = readUsage((json as { usage?: unknown } | null)?.usage);
-  account(ctx, provider, usage, () => {
+  return account(ctx, provider, usage, () => {
     const agg = new Aggregator(ctx.kind);
     agg.add(json);
     return agg.generatedText();
@@ -131,10 +133,11 @@ function accountAnswer(ctx: ReplyContext, provider: ProviderConfig, json: unknow
 }
 
 /** Hands one request's usage on a provider to the usage sink and the request log: reported, or estimated (never 0). */
-function account(ctx: ReplyContext, provider: ProviderConfig, reported: Usage | null, generated: () => string, success: boolean): void {
+async function account(ctx: ReplyContext, provider: ProviderConfig, reported: Usage | null, generated: () => string, success: boolean): Promise<void> {
   let usage = reported;
   const estimated = usage === null;
   if (!usage) {
+    await loadTokenizer();
     const prompt = promptTokens(ctx.body);
     const completion = estimateTokens(generated());
     usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };

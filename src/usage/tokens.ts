@@ -1,12 +1,30 @@
-import { countTokens } from 'gpt-tokenizer';
-
 /**
  * Token estimates, for when a provider reports no usage and for `max_context_length`. The
  * tokenizer is OpenAI's o200k (gpt-4o family): exact for those models, close for others.
  * An estimate is never 0: a request that reached a provider cost something.
  */
 export function estimateTokens(text: string): number {
-  return text.length === 0 ? 0 : countTokens(text);
+  if (text.length === 0) return 0;
+  if (!countTokens) throw new Error('the tokenizer is not loaded: await loadTokenizer() first');
+  return countTokens(text);
+}
+
+let countTokens: ((text: string) => number) | null = null;
+let loading: Promise<void> | null = null;
+
+/**
+ * Loads the tokenizer on first need: its tables take ~65 MB, which a gateway whose providers
+ * all report usage (and that sets no `max_context_length`) never has to pay.
+ */
+export function loadTokenizer(): Promise<void> {
+  loading ??= import('gpt-tokenizer').then((m) => {
+    countTokens = m.countTokens;
+  });
+  return loading;
+}
+
+export function tokenizerLoaded(): boolean {
+  return countTokens !== null;
 }
 
 /** The prompt of a request as text, for estimating: messages (with their overhead), prompt or input. */

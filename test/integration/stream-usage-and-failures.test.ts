@@ -34,6 +34,7 @@ describe('usage of streams', () => {
   it('asks the upstream for usage, counts it, and hides the usage chunk the client did not ask for', async () => {
     gw = await start();
     const s = await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
+    await until(() => usage.length === 1);
     expect(double.received('p')[0]!.body).toMatchObject({ stream_options: { include_usage: true } });
     const chunks = s.data.slice(0, -1).map((d) => JSON.parse(d));
     expect(chunks.some((c) => c.usage)).toBe(false);
@@ -46,6 +47,7 @@ describe('usage of streams', () => {
     const s = await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true, stream_options: { include_usage: true } }));
     const chunks = s.data.slice(0, -1).map((d) => JSON.parse(d));
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { completion_tokens: 3 } });
+    await until(() => usage.length === 1);
     expect(usage[0]?.estimated).toBe(false);
   });
 
@@ -53,6 +55,8 @@ describe('usage of streams', () => {
     gw = await start();
     double.script('p', { usage: false, content: 'one two three four five six seven eight', chunks: 4 });
     await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
+    // Recorded once the tokenizer is loaded (on first need), just after the stream ended.
+    await until(() => usage.length === 1);
     expect(usage).toHaveLength(1);
     expect(usage[0]).toMatchObject({ estimated: true, success: true });
     expect(usage[0]!.promptTokens).toBeGreaterThan(0);

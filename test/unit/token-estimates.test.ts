@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { estimateTokens, promptTokens } from '../../src/usage/tokens.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { estimateTokens, loadTokenizer, promptTokens } from '../../src/usage/tokens.js';
+
+
+beforeAll(() => loadTokenizer());
 
 describe('estimateTokens', () => {
   it('is 0 for empty text', () => {

@@ -1,0 +1,216 @@
+// `npm run bench`: the gateway against the same upstream double as a direct call, nginx (a plain
+// keep-alive reverse proxy, the floor) and the Portkey gateway, driven by one load generator with
+// identical requests, interleaved round by round. Writes bench/RESULTS.md.
+//   --smoke            direct and gateway only, one short round (the test suite runs this)
+//   --seconds N        length of each measurement (default 10)
+//   --rounds N         rounds (default 3); the median of the rounds is reported
+//   --out FILE         where the table goes (default bench/RESULTS.md)
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { nodeLoad, slowStreams, wrk } from './lib/load.mjs';
+import { ensureDebian, freePort, sampled, start, stopAll, waitForPort } from './lib/procs.mjs';
+
+const ROOT = join(dirname(new URL(import.meta.url).pathname), '..');
+const { values: opts } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    seconds: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
+    out: { type: 'string', default: join(ROOT, 'bench', 'RESULTS.md') },
+  },
+});
+const smoke = opts.smoke;
+const seconds = smoke ? 1 : Number(opts.seconds);
+const rounds = smoke ? 1 : Number(opts.rounds);
+const work = mkdtempSync(join(tmpdir(), 'gw-bench-'));
+const log = (...a) => process.stderr.write(`[bench] ${a.join(' ')}\n`);
+
+const CHAT = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Say hello in a few words.' }] });
+const STREAM = JSON.stringify({ model: 'bench', stream: true, messages: [{ role: 'user', content: 'Say hello in a few words.' }] });
+
+async function main() {
+  const haveWrk = smoke ? existsSync('/usr/bin/wrk') : ensureDebian('/usr/bin/wrk', 'wrk');
+  const load = haveWrk ? wrk : nodeLoad;
+  log(`load generator: ${haveWrk ? 'wrk' : 'node (wrk not installed)'}`);
+
+  // The upstream: the double, answering 20-chunk streams, recording nothing.
+  const upPort = await freePort();
+  const up = start('double', process.execPath, [join(ROOT, 'dist/tools/upstream-double.js'), '--port', String(upPort), '--no-record']);
+  await waitForPort(upPort);
+  await fetch(`http://127.0.0.1:${upPort}/_double/default/bench`, { method: 'POST', body: JSON.stringify({ chunks: 20, content: 'Hello! This is a benchmark answer of twenty pieces.' }) });
+  const upstream = `http://127.0.0.1:${upPort}/bench/v1`;
+
+  const targets = [{ name: 'direct', url: `${upstream}/chat/completions`, headers: {}, pid: up.pid }];
+  targets.push(await gateway('gateway', upstream, {}));
+
+  const variants = [];
+  let slow = null;
+  if (!smoke) {
+    if (ensureDebian('/usr/sbin/nginx', 'nginx-light')) targets.push(await nginx(upPort));
+    else log('nginx not installed and cannot be: left out');
+    const portkey = await startPortkey(upstream).catch((err) => (log(`Portkey left out: ${err.message}`), null));
+    if (portkey) targets.push(portkey);
+    variants.push(await gateway('gateway, log_requests off', upstream, { log_requests: false }));
+    variants.push(await gateway('gateway, quota (SQLite)', upstream, { quota: true }));
+    const redisUrl = await startRedis().catch((err) => (log(`Redis left out: ${err.message}`), null));
+    if (redisUrl) variants.push(await gateway('gateway, quota (Redis)', upstream, { quota: true, redisUrl }));
+  }
+
+  const scenarios = [
+    { name: 'chat, 50 connections', body: CHAT, connections: 50, targets },
+    { name: 'streaming chat (20 chunks), 50 connections', body: STREAM, connections: 50, targets: smoke ? [] : targets },
+    { name: 'chat, 1 connection', body: CHAT, connections: 1, targets },
+    { name: 'chat, 50 connections (gateway variants)', body: CHAT, connections: 50, targets: [targets[1], ...variants] },
+  ].filter((s) => s.targets.length > 0 && !(smoke && s.name.includes('variants')));
+
+  const results = new Map();
+  for (let r = 1; r <= rounds; r++) {
+    for (const s of scenarios) {
+      for (const t of s.targets) {
+        log(`round ${r}/${rounds}: ${s.name}: ${t.name}`);
+        const m = await sampled(t.pid, () => load({ url: t.url, body: s.body, headers: { 'content-type': 'application/json', ...t.headers }, connections: s.connections, seconds, dir: work }));
+        const key = `${s.name}\u0000${t.name}`;
+        results.set(key, [...(results.get(key) ?? []), { ...m.result, peakRss: m.peakRss, cpu: m.cpuPercent }]);
+      }
+    }
+  }
+
+  if (!smoke) {
+    // 1,000 slow streams at once (a chunk every 50 ms): memory and added time to first token.
+    await fetch(`http://127.0.0.1:${upPort}/_double/default/bench`, { method: 'POST', body: JSON.stringify({ chunks: 20, chunkDelayMs: 50 }) });
+    const gw = targets[1];
+    const direct = await slowStreams({ url: targets[0].url, body: STREAM, headers: {}, count: 1000 });
+    const viaGateway = await sampled(gw.pid, () => slowStreams({ url: gw.url, body: STREAM, headers: {}, count: 1000 }));
+    slow = { direct, gateway: viaGateway.result, peakRss: viaGateway.peakRss };
+  }
+
+  const report = render(scenarios, results, slow);
+  mkdirSync(dirname(opts.out), { recursive: true });
+  writeFileSync(opts.out, report);
+  process.stdout.write(report);
+}
+
+async function gateway(name, upstream, { log_requests = true, quota = false, redisUrl = null }) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(work, 'gw-'));
+  const provider = { name: 'double', endpoint: upstream, api_key: 'sk-bench-not-secret', model: 'bench-upstream', retry: 0 };
+  if (quota) provider.rate_limit = { requests_per_period: 1_000_000_000, tokens_per_period: null, period_cron: '0 0 * * *' };
+  writeFileSync(join(dir, 'provider.json'), JSON.stringify({ _global: { log_requests }, bench: { providers: [provider] } }));
+  const env = { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', CONFIG_PATH: join(dir, 'provider.json'), DATA_DIR: join(dir, 'data'), LOG_DIR: join(dir, 'logs'), LOG_LEVEL: 'info' };
+  if (redisUrl) env.REDIS_URL = redisUrl;
+  // stdout goes nowhere: the log file under LOG_DIR is written all the same, as in production.
+  const proc = start(name, process.execPath, [join(ROOT, 'dist/src/main.js')], { env });
+  await waitForPort(port);
+  return { name, url: `http://127.0.0.1:${port}/v1/chat/completions`, headers: {}, pid: proc.pid };
+}
+
+async function nginx(upPort) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(work, 'nginx-'));
+  writeFileSync(join(dir, 'nginx.conf'), `
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream double { server 127.0.0.1:${upPort}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://double/bench/v1/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+`);
+  const proc = start('nginx', '/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;']);
+  await waitForPort(port);
+  return { name: 'nginx', url: `http://127.0.0.1:${port}/chat/completions`, headers: {}, pid: proc.pid };
+}
+
+/** Portkey's gateway from npm, pinned as the issue says (on Node 20 its node-server must be 1.14.1). */
+async function startPortkey(upstream) {
+  const peers = join(ROOT, 'bench', '.peers');
+  const entry = join(peers, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+  if (!existsSync(entry)) {
+    mkdirSync(peers, { recursive: true });
+    writeFileSync(join(peers, 'package.json'), JSON.stringify({
+      name: 'bench-peers', private: true,
+      dependencies: { '@portkey-ai/gateway': '1.15.2' },
+      overrides: { '@hono/node-server': '1.14.1' },
+    }, null, 2));
+    log('installing @portkey-ai/gateway@1.15.2 into bench/.peers');
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: peers, stdio: 'ignore' });
+  }
+  const port = await freePort();
+  const proc = start('portkey', process.execPath, [entry, `--port=${port}`, '--headless'], { env: { PATH: process.env.PATH, NODE_ENV: 'production' } });
+  await waitForPort(port);
+  return {
+    name: 'Portkey 1.15.2',
+    url: `http://127.0.0.1:${port}/v1/chat/completions`,
+    headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': upstream, authorization: 'Bearer sk-bench-not-secret' },
+    pid: proc.pid,
+  };
+}
+
+async function startRedis() {
+  if (!ensureDebian('/usr/bin/redis-server', 'redis-server')) throw new Error('redis-server not installed');
+  const port = await freePort();
+  start('redis', '/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  await waitForPort(port);
+  return `redis://127.0.0.1:${port}`;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)];
+};
+const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+
+function render(scenarios, results, slow) {
+  const row = (s, t) => {
+    const rs = results.get(`${s.name}\u0000${t.name}`) ?? [];
+    return {
+      rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)),
+      errors: rs.reduce((a, r) => a + r.errors, 0), rss: Math.max(...rs.map((r) => r.peakRss)) / 2 ** 20, cpu: median(rs.map((r) => r.cpu)),
+    };
+  };
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const lines = [
+    '# Benchmark results',
+    '',
+    `${new Date().toISOString().slice(0, 10)}: ${cpus().length} × ${cpu}, ${f(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ` +
+      `${smoke ? 'smoke run' : `${rounds} rounds of ${seconds} s, median`}; load generator and every server on the same machine.`,
+    '',
+  ];
+  for (const s of scenarios) {
+    lines.push(`## ${s.name}`, '', '| target | req/s | p50 ms | p99 ms | errors | peak RSS MiB | CPU % |', '|---|---:|---:|---:|---:|---:|---:|');
+    for (const t of s.targets) {
+      const r = row(s, t);
+      lines.push(`| ${t.name} | ${f(r.rps)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${r.errors} | ${t.name === 'direct' ? '(upstream)' : f(r.rss)} | ${f(r.cpu)} |`);
+    }
+    lines.push('');
+  }
+  if (slow) {
+    lines.push('## 1,000 concurrent slow streams (a chunk every 50 ms)', '', '| | TTFT p50 ms | TTFT p99 ms | errors |', '|---|---:|---:|---:|');
+    lines.push(`| direct | ${f(slow.direct.p50, 2)} | ${f(slow.direct.p99, 2)} | ${slow.direct.errors} |`);
+    lines.push(`| gateway | ${f(slow.gateway.p50, 2)} | ${f(slow.gateway.p99, 2)} | ${slow.gateway.errors} |`);
+    lines.push('', `Gateway peak RSS with 1,000 open streams: ${f(slow.peakRss / 2 ** 20)} MiB; added TTFT p50 ${f(slow.gateway.p50 - slow.direct.p50, 2)} ms.`, '');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+process.on('SIGINT', () => void stopAll().then(() => process.exit(130)));
+try {
+  await main();
+} finally {
+  await stopAll();
+}
