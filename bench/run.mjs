@@ -199,6 +199,7 @@ function render(scenarios, results, slow) {
     }
     lines.push('');
   }
+  if (!smoke) lines.push(...targetsTable(scenarios, row));
   if (slow) {
     lines.push('## 1,000 concurrent slow streams (a chunk every 50 ms)', '', '| | TTFT p50 ms | TTFT p99 ms | errors |', '|---|---:|---:|---:|');
     lines.push(`| direct | ${f(slow.direct.p50, 2)} | ${f(slow.direct.p99, 2)} | ${slow.direct.errors} |`);
@@ -206,6 +207,41 @@ function render(scenarios, results, slow) {
     lines.push('', `Gateway peak RSS with 1,000 open streams: ${f(slow.peakRss / 2 ** 20)} MiB; added TTFT p50 ${f(slow.gateway.p50 - slow.direct.p50, 2)} ms.`, '');
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The issue's targets, as ratios from this one run. */
+function targetsTable(scenarios, row) {
+  const get = (scenario, target) => {
+    const s = scenarios.find((x) => x.name === scenario);
+    const t = s?.targets.find((x) => x.name === target);
+    return s && t ? row(s, t) : null;
+  };
+  const out = ['## Targets', '', '| target | measured | met |', '|---|---|---|'];
+  const add = (name, value, ok) => out.push(`| ${name} | ${value} | ${ok === null ? 'n/a' : ok ? 'yes' : '**no**'} |`);
+  const ratio = (scenario) => {
+    const g = get(scenario, 'gateway');
+    const p = get(scenario, 'Portkey 1.15.2');
+    return g && p ? g.rps / p.rps : NaN;
+  };
+  for (const [label, scenario] of [['chat', 'chat, 50 connections'], ['streaming', 'streaming chat (20 chunks), 50 connections']]) {
+    const r = ratio(scenario);
+    add(`${label} throughput ≥ 10× Portkey`, `${f(r, 1)}×`, Number.isFinite(r) ? r >= 10 : null);
+  }
+  const g1 = get('chat, 1 connection', 'gateway');
+  const d1 = get('chat, 1 connection', 'direct');
+  if (g1 && d1) {
+    add('added latency at 1 connection, p50 ≤ 0.25 ms', `${f(g1.p50 - d1.p50, 2)} ms`, g1.p50 - d1.p50 <= 0.25);
+    add('added latency at 1 connection, p99 ≤ 1 ms', `${f(g1.p99 - d1.p99, 2)} ms`, g1.p99 - d1.p99 <= 1);
+  }
+  const rss = Math.max(...scenarios.filter((s) => !s.name.includes('variants')).map((s) => get(s.name, 'gateway')?.rss ?? 0));
+  add('gateway peak RSS under load ≤ 100 MiB', `${f(rss)} MiB`, rss <= 100);
+  const base = get('chat, 50 connections (gateway variants)', 'gateway');
+  const noLog = get('chat, 50 connections (gateway variants)', 'gateway, log_requests off');
+  const quota = get('chat, 50 connections (gateway variants)', 'gateway, quota (SQLite)');
+  if (base && quota) add('quota with the embedded store costs ≤ 15 % of throughput', `${f((1 - quota.rps / base.rps) * 100)} %`, 1 - quota.rps / base.rps <= 0.15);
+  if (base && noLog) add('request logging costs ≤ 15 % of throughput', `${f((1 - base.rps / noLog.rps) * 100)} %`, 1 - base.rps / noLog.rps <= 0.15);
+  out.push('');
+  return out;
 }
 
 process.on('SIGINT', () => void stopAll().then(() => process.exit(130)));

@@ -2,7 +2,6 @@ import { buildApp } from './app.js';
 import { envOr } from './config/env.js';
 import { loadConfigFile } from './config/load.js';
 import { createLogger, parseLevel } from './observability/logger.js';
-import { RedisStore } from './usage/redis-store.js';
 import { SqliteStore } from './usage/sqlite-store.js';
 import type { UsageStore } from './usage/store.js';
 import { join } from 'node:path';
@@ -39,6 +38,8 @@ async function main(): Promise<void> {
   }
   let store: UsageStore;
   if (env.REDIS_URL) {
+    // Loaded only when used: the Redis client is a fifth of the gateway's memory at rest.
+    const { RedisStore } = await import('./usage/redis-store.js');
     const redis = new RedisStore(env.REDIS_URL);
     // Serve even if Redis is down at start: /health says 503, limited providers wait for it.
     await redis.ready().catch(() => log.logger.error('ERROR usage store: Redis is not reachable yet; providers with a quota are skipped until it is'));

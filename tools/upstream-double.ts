@@ -276,6 +276,12 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
   if (opts?.include_usage === true && b.usage !== false) {
     events.push({ id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model, choices: [], usage });
   }
+  if (!b.chunkDelayMs && b.dropAfterChunks === undefined && !b.padChunks) {
+    // Nothing to time or cut: each event is its own write, without waiting for each to drain.
+    for (const e of events) res.write(`data: ${JSON.stringify(e)}\n\n`);
+    res.end('data: [DONE]\n\n');
+    return;
+  }
   let written = 0;
   for (const e of events) {
     if (b.dropAfterChunks !== undefined && written >= b.dropAfterChunks) {

@@ -4,6 +4,9 @@ import { pino, type DestinationStream, type Level, type StreamEntry } from 'pino
 
 export type Logger = pino.Logger;
 
+const BATCH_BYTES = 4096;
+const FLUSH_MS = 200;
+
 /** Levels as operators grep for them (the first version's words). */
 const WORDS: Readonly<Record<string, string>> = {
   trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARNING', error: 'ERROR', fatal: 'CRITICAL',
@@ -46,19 +49,26 @@ export function createLogger(opts: LoggerOptions): GatewayLogger {
   const sonic: Array<{ flushSync(): void }> = [];
   let file: { reopen(): void } | null = null;
   if (opts.stdout !== false) {
-    const out = pino.destination({ dest: 1, sync: false });
+    const out = pino.destination({ dest: 1, sync: false, minLength: BATCH_BYTES });
     sonic.push(out);
     streams.push({ level: 'trace', stream: out });
   }
   if (opts.logDir) {
     mkdirSync(opts.logDir, { recursive: true });
-    const dest = pino.destination({ dest: join(opts.logDir, 'gateway.log'), sync: false, mkdir: true });
+    const dest = pino.destination({ dest: join(opts.logDir, 'gateway.log'), sync: false, mkdir: true, minLength: BATCH_BYTES });
     file = dest;
     sonic.push(dest);
     streams.push({ level: 'trace', stream: dest });
   }
   if (opts.extra) streams.push({ level: 'trace', stream: opts.extra });
 
+  // Lines are written in batches (one write per ~4 KiB instead of one per line, which under load
+  // cost more than the rest of the request path), and at least every FLUSH_MS so a quiet
+  // gateway's lines still show up at once.
+  const timer = setInterval(() => {
+    for (const s of sonic) (s as unknown as { flush(cb?: () => void): void }).flush(() => undefined);
+  }, FLUSH_MS);
+  timer.unref();
   const logger = pino(
     {
       level: opts.level,
