@@ -7,10 +7,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.web.json ./
+COPY scripts/build.mjs ./scripts/build.mjs
 COPY src ./src
 COPY tools ./tools
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+COPY web ./web
+RUN node scripts/build.mjs && npm prune --omit=dev
 
 # Run: Node 24, no build tools, a non-root user; the gateway itself (no demo double).
 FROM node:24-bookworm-slim
@@ -23,6 +25,7 @@ RUN apt-get update \
  && chown node:node /app/data /app/logs
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/web ./dist/web
 COPY package.json ./
 USER node
 EXPOSE 6010

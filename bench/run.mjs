@@ -49,6 +49,7 @@ async function main() {
   const variants = [];
   let slow = null;
   if (!smoke) {
+    targets.push(await nodeFloor(upstream));
     if (ensureDebian('/usr/sbin/nginx', 'nginx-light')) targets.push(await nginx(upPort));
     else log('nginx not installed and cannot be: left out');
     const portkey = await startPortkey(upstream).catch((err) => (log(`Portkey left out: ${err.message}`), null));
@@ -105,6 +106,14 @@ async function gateway(name, upstream, { log_requests = true, quota = false, red
   const proc = start(name, process.execPath, [join(ROOT, 'dist/src/main.js')], { env });
   await waitForPort(port);
   return { name, url: `http://127.0.0.1:${port}/v1/chat/completions`, headers: {}, pid: proc.pid };
+}
+
+/** A bare Node.js proxy (node:http + undici, nothing else): the floor for any Node gateway. */
+async function nodeFloor(upstream) {
+  const port = await freePort();
+  const proc = start('node floor', process.execPath, [join(ROOT, 'bench/lib/node-floor.mjs'), upstream, String(port)]);
+  await waitForPort(port);
+  return { name: 'Node floor (http + undici)', url: `http://127.0.0.1:${port}/v1/chat/completions`, headers: {}, pid: proc.pid };
 }
 
 async function nginx(upPort) {

@@ -22,9 +22,12 @@ function newest(dir) {
   }
   return max;
 }
-const built = mtime(join(root, 'dist', '.tsbuildinfo'));
-const sources = Math.max(newest(join(root, 'src')), newest(join(root, 'tools')), mtime(join(root, 'tsconfig.json')));
+const built = Math.min(mtime(join(root, 'dist', '.tsbuildinfo')), mtime(join(root, 'dist', 'web', 'index.html')));
+const sources = Math.max(
+  newest(join(root, 'src')), newest(join(root, 'tools')), newest(join(root, 'web')),
+  mtime(join(root, 'tsconfig.json')), mtime(join(root, 'tsconfig.web.json')),
+);
 if (built < sources) {
-  console.log('[setup] compiling TypeScript');
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
+  console.log('[setup] building (TypeScript and the dashboard)');
+  execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit' });
 }

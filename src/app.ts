@@ -7,11 +7,13 @@ import { GatewayError, internalError, routeNotFound, shuttingDown, unauthorized 
 import type { GatewayLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { finishRequest, newTrace, type RequestTrace } from './observability/request-log.js';
+import { Traffic } from './observability/traffic.js';
 import { HealthBook } from './routing/health.js';
 import type { RoundRobinState } from './routing/select.js';
 import { registerAdminRoutes } from './server/admin.js';
 import { guardFor, keyMatches, presentedKey } from './server/auth.js';
 import { registerBodyParser } from './server/body.js';
+import { registerDashboard } from './server/dashboard.js';
 import { registerOpenAiRoutes } from './server/openai.js';
 import { Pools } from './upstream/pools.js';
 import { defaultBackoff, type ProxyDeps } from './upstream/proxy.js';
@@ -64,6 +66,8 @@ export interface GatewayState {
   readonly usage: UsageSink;
   readonly quota: Quota;
   readonly metrics: Metrics;
+  /** The last minutes of traffic and the latest requests, for the dashboard. */
+  readonly traffic: Traffic;
   /** Set at shutdown: `/health` says 503 and new requests are refused. */
   draining: boolean;
   /** Metrics and the log line of a request, once, when it is over. */
@@ -110,6 +114,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     limits: (p) => quota.limits(p),
   });
 
+  const traffic = new Traffic(now);
   const state: GatewayState = {
     config: () => config,
     swap,
@@ -123,9 +128,10 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     usage: extraSink ? { record: (u) => (quota.record(u), extraSink.record(u)) } : quota,
     quota,
     metrics,
+    traffic,
     draining: false,
     proxyDeps: { pools, health, logger, now, quota, backoffMs: deps.backoffMs ?? defaultBackoff, maxResponseBytes: deps.maxResponseBytes ?? 64 * 1024 * 1024 },
-    finishRequest: (request, status) => finishRequest(request, status, { logger, metrics, logRequests: config.global.log_requests }),
+    finishRequest: (request, status) => finishRequest(request, status, { logger, metrics, traffic, logRequests: config.global.log_requests }),
   };
 
   const app = Fastify({
@@ -180,6 +186,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   });
   registerOpenAiRoutes(app, state);
   registerAdminRoutes(app, state);
+  registerDashboard(app, () => Boolean(config.global.admin_key || config.global.api_key));
   app.addHook('onClose', async () => {
     reloader?.close();
     await pools.close();

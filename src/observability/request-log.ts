@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Attempt } from '../upstream/proxy.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import type { Traffic } from './traffic.js';
 
 /** What one request leaves behind for its log line and metrics. */
 export interface RequestTrace {
@@ -33,7 +34,7 @@ export function newTrace(): RequestTrace {
  * Once per proxied request, when it is over: the metrics, and (with `log_requests`) one log line
  * with the id, model, every try, the final status, latency, time to first byte and tokens.
  */
-export function finishRequest(request: FastifyRequest, status: number, deps: { logger: Logger; metrics: Metrics; logRequests: boolean }): void {
+export function finishRequest(request: FastifyRequest, status: number, deps: { logger: Logger; metrics: Metrics; traffic: Traffic; logRequests: boolean }): void {
   const t = request.trace;
   if (t.finished || !request.url.startsWith('/v1/') || request.method !== 'POST') return;
   t.finished = true;
@@ -42,6 +43,10 @@ export function finishRequest(request: FastifyRequest, status: number, deps: { l
     deps.metrics.observe({
       model: t.model, provider: t.provider, status, stream: t.stream, attempts: t.attempts, latencyMs: ms, firstByteMs: t.firstByteMs,
       tokens: t.promptTokens === null ? null : { prompt: t.promptTokens, completion: t.completionTokens ?? 0, estimated: t.tokensEstimated },
+    });
+    deps.traffic.record(t.model, {
+      id: request.id, at: Date.now(), model: t.model, stream: t.stream, status, provider: t.provider, tries: t.attempts,
+      latencyMs: ms, tokens: t.tokens, tokensEstimated: t.tokensEstimated,
     });
   }
   if (!deps.logRequests) return;

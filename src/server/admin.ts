@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { GatewayState } from '../app.js';
 import type { ProviderConfig } from '../config/load.js';
 import { GatewayError, invalidRequest, modelNotFound } from '../errors.js';
+import { orderProviders } from '../routing/select.js';
+import type { Counters } from '../usage/store.js';
 
 /** `sk-…abcd`: enough to tell keys apart, never enough to use one. */
 export function maskKey(key: string): string {
@@ -12,6 +14,59 @@ export function maskKey(key: string): string {
   return `${prefix}…${key.slice(-4)}`;
 }
 
+/** One provider as the admin API shows it: settings (secrets masked), usage against quota, health. */
+function providerView(state: GatewayState, p: ProviderConfig, counters: Counters | undefined, now: number) {
+  const h = state.health.get(p.id);
+  const c = counters ?? { requests: 0, tokens: 0, estimatedTokens: 0 };
+  const limits = state.quota.limits(p);
+  const period = state.quota.period(p, now);
+  const coolingUntil = state.health.coolingUntil(p.id, now);
+  const exhausted = (limits.requests !== null && c.requests >= limits.requests) || (limits.tokens !== null && c.tokens >= limits.tokens);
+  return {
+    name: p.name,
+    endpoint: p.endpoint,
+    model: p.model,
+    api_key: maskKey(p.api_key),
+    priority: p.priority,
+    weight: p.weight,
+    enabled: p.enabled,
+    retry: p.retry,
+    timeout: p.timeout,
+    cooldown_seconds: p.cooldown_seconds,
+    stream_support: p.stream_support,
+    non_stream_support: p.non_stream_support,
+    max_context_length: p.max_context_length,
+    rate_limit: p.rate_limit,
+    custom_headers: p.custom_headers ? Object.fromEntries(Object.keys(p.custom_headers).map((k) => [k, '…'])) : null,
+    usage: {
+      requests: c.requests,
+      tokens: c.tokens,
+      estimated_tokens: c.estimatedTokens,
+      period_start: state.quota.iso(period.start),
+      next_reset: state.quota.iso(period.end),
+      limit_requests: limits.requests,
+      limit_tokens: limits.tokens,
+      remaining_requests: limits.requests === null ? null : Math.max(0, limits.requests - c.requests),
+      remaining_tokens: limits.tokens === null ? null : Math.max(0, limits.tokens - c.tokens),
+      exhausted,
+    },
+    health: {
+      state: !p.enabled ? 'disabled' : coolingUntil > 0 ? 'cooling_down' : 'ok',
+      cooldown_until: coolingUntil > 0 ? new Date(coolingUntil).toISOString() : null,
+      consecutive_failures: h?.consecutiveFailures ?? 0,
+      last_error: h?.lastError ?? null,
+      last_error_at: h?.lastErrorAt ? new Date(h.lastErrorAt).toISOString() : null,
+      last_latency_ms: h?.lastLatencyMs ?? null,
+    },
+  };
+}
+
+/** The provider the next request would try first, without advancing the round-robin. */
+function preferredProvider(state: GatewayState, providers: readonly ProviderConfig[], now: number): string | null {
+  const enabled = providers.filter((p) => p.enabled);
+  return orderProviders(enabled, (id) => state.health.coolingUntil(id, now), new Map(state.rr))[0]?.name ?? null;
+}
+
 /** Admin routes; guarded by the admin key (or the gateway key when no admin key is set). */
 export function registerAdminRoutes(app: FastifyInstance, state: GatewayState): void {
   app.get<{ Params: { model: string } }>('/admin/providers/:model', async (request) => {
@@ -19,51 +74,30 @@ export function registerAdminRoutes(app: FastifyInstance, state: GatewayState): 
     if (!model) throw modelNotFound(request.params.model);
     const now = state.now();
     const counters = await state.quota.counters(model.providers);
+    return { model: model.name, providers: model.providers.map((p, i) => providerView(state, p, counters[i], now)) };
+  });
+
+  /** Everything the dashboard shows, in one answer: models and providers in priority order, traffic, latest requests. */
+  app.get('/admin/overview', async () => {
+    const config = state.config();
+    const now = state.now();
+    const providers = [...config.models.values()].flatMap((m) => m.providers);
+    const [counters, storeOk] = await Promise.all([state.quota.counters(providers).catch(() => null), state.quota.store.healthy()]);
+    let i = 0;
+    const models = [...config.models.values()].map((m) => {
+      const views = m.providers.map((p) => ({ ...providerView(state, p, counters?.[i++], now), traffic: state.traffic.of(p.id).minutes }));
+      const preferred = preferredProvider(state, m.providers, now);
+      const sorted = views
+        .map((v) => ({ ...v, preferred: v.name === preferred }))
+        .sort((a, b) => Number(b.enabled) - Number(a.enabled) || a.priority - b.priority || b.weight - a.weight);
+      return { name: m.name, served: m.providers.some((p) => p.enabled), providers: sorted };
+    });
     return {
-      model: model.name,
-      providers: model.providers.map((p, i) => {
-        const h = state.health.get(p.id);
-        const c = counters[i] ?? { requests: 0, tokens: 0, estimatedTokens: 0 };
-        const limits = state.quota.limits(p);
-        const period = state.quota.period(p, now);
-        const coolingUntil = state.health.coolingUntil(p.id, now);
-        return {
-          name: p.name,
-          endpoint: p.endpoint,
-          model: p.model,
-          api_key: maskKey(p.api_key),
-          priority: p.priority,
-          weight: p.weight,
-          enabled: p.enabled,
-          retry: p.retry,
-          timeout: p.timeout,
-          cooldown_seconds: p.cooldown_seconds,
-          stream_support: p.stream_support,
-          non_stream_support: p.non_stream_support,
-          max_context_length: p.max_context_length,
-          rate_limit: p.rate_limit,
-          custom_headers: p.custom_headers ? Object.fromEntries(Object.keys(p.custom_headers).map((k) => [k, '…'])) : null,
-          usage: {
-            requests: c.requests,
-            tokens: c.tokens,
-            estimated_tokens: c.estimatedTokens,
-            period_start: state.quota.iso(period.start),
-            next_reset: state.quota.iso(period.end),
-            limit_requests: limits.requests,
-            limit_tokens: limits.tokens,
-            remaining_requests: limits.requests === null ? null : Math.max(0, limits.requests - c.requests),
-            remaining_tokens: limits.tokens === null ? null : Math.max(0, limits.tokens - c.tokens),
-          },
-          health: {
-            state: !p.enabled ? 'disabled' : coolingUntil > 0 ? 'cooling_down' : 'ok',
-            cooldown_until: coolingUntil > 0 ? new Date(coolingUntil).toISOString() : null,
-            consecutive_failures: h?.consecutiveFailures ?? 0,
-            last_error: h?.lastError ?? null,
-            last_error_at: h?.lastErrorAt ? new Date(h.lastErrorAt).toISOString() : null,
-            last_latency_ms: h?.lastLatencyMs ?? null,
-          },
-        };
-      }),
+      now: new Date(now).toISOString(),
+      store: { kind: state.quota.store.kind, healthy: storeOk },
+      draining: state.draining,
+      models,
+      recent: state.traffic.latest(),
     };
   });
 

@@ -5,7 +5,8 @@ import type { FastifyRequest } from 'fastify';
 export type Guard = 'open' | 'admin' | 'api';
 
 export function guardFor(routeUrl: string | undefined): Guard {
-  if (routeUrl === '/health') return 'open';
+  // The dashboard's page and assets hold no data: the page asks for the key and sends it.
+  if (routeUrl === '/health' || routeUrl === '/admin/ui' || routeUrl?.startsWith('/admin/ui/')) return 'open';
   if (routeUrl !== undefined && (routeUrl.startsWith('/admin') || routeUrl === '/metrics')) return 'admin';
   // Unknown paths need the key too, so that they reveal nothing about what exists.
   return 'api';
