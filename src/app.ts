@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { sameUpstream } from './config/diff.js';
 import type { GatewayConfig, ProviderConfig } from './config/load.js';
@@ -32,13 +33,17 @@ export interface AppDeps {
   /** Epoch milliseconds; tests pass their own. */
   now?: () => number;
   backoffMs?: (n: number) => number;
-  maxResponseBytes?: number;
   /** Also receives every request's usage (tests). */
   usage?: UsageSink;
   /** Where usage and quotas live; an in-memory SQLite store when not given. */
   store?: UsageStore;
   /** The zone of cron periods (default `TZ`, else UTC). */
   tz?: string;
+  /**
+   * How long a client may take to send its headers, and its whole request: slow-loris
+   * connections are cut after these (checked every second).
+   */
+  clientTimeouts?: { headersMs: number; requestMs: number };
 }
 
 declare module 'fastify' {
@@ -130,12 +135,20 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     metrics,
     traffic,
     draining: false,
-    proxyDeps: { pools, health, logger, now, quota, backoffMs: deps.backoffMs ?? defaultBackoff, maxResponseBytes: deps.maxResponseBytes ?? 64 * 1024 * 1024 },
+    proxyDeps: { pools, health, logger, now, quota, secrets: () => config.secrets, backoffMs: deps.backoffMs ?? defaultBackoff },
     finishRequest: (request, status) => finishRequest(request, status, { logger, metrics, traffic, logRequests: config.global.log_requests }),
   };
 
+  const timeouts = deps.clientTimeouts ?? { headersMs: 15_000, requestMs: 60_000 };
   const app = Fastify({
     logger: false,
+    serverFactory: (handler) =>
+      createServer({
+        headersTimeout: timeouts.headersMs,
+        requestTimeout: timeouts.requestMs,
+        connectionsCheckingInterval: 1000,
+        maxHeaderSize: 16 * 1024,
+      }, handler),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();

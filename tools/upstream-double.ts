@@ -10,6 +10,7 @@
  *   POST /_double/script/<provider>   body: a behaviour or a list of them (appended)
  *   POST /_double/default/<provider>  body: the behaviour when the script is empty
  *   GET  /_double/received/<provider> what that provider received
+ *   GET  /_double/counts               how many requests each provider received
  *   POST /_double/reset               forget scripts and records
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -30,6 +31,8 @@ export interface Behavior {
   hang?: boolean;
   /** Destroy the connection without answering. */
   reset?: boolean;
+  /** Destroy the connection without answering, for this share of the requests (0–1). */
+  resetRate?: number;
   /** Wait this long before the first byte. */
   delayMs?: number;
   /** Wait this long between SSE events. */
@@ -92,6 +95,8 @@ const ROUTE = /^\/([^/]+)\/v1\/(chat\/completions|completions|embeddings|models)
 export async function createUpstreamDouble(opts: { port?: number; host?: string; record?: boolean } = {}): Promise<UpstreamDouble> {
   const scripts = new Map<string, Queued[]>();
   const defaults = new Map<string, Behavior>();
+  /** Requests per provider, kept even when not recording. */
+  const counts = new Map<string, number>();
   const recording = opts.record !== false;
   const records = new Map<string, Received[]>();
   const sockets = new Set<Socket>();
@@ -127,6 +132,7 @@ export async function createUpstreamDouble(opts: { port?: number; host?: string;
     if (!match) return sendJson(res, 404, errorBody(`no route ${req.method} ${url}`));
     const provider = decodeURIComponent(match[1] ?? '');
     const kind = match[2] ?? '';
+    counts.set(provider, (counts.get(provider) ?? 0) + 1);
     let body: unknown = text;
     try {
       body = text ? JSON.parse(text) : null;
@@ -159,6 +165,7 @@ export async function createUpstreamDouble(opts: { port?: number; host?: string;
       defaults.set(decodeURIComponent(provider), JSON.parse(text || '{}') as Behavior);
       return sendJson(res, 200, { ok: true });
     }
+    if (method === 'GET' && action === 'counts') return sendJson(res, 200, Object.fromEntries(counts));
     if (method === 'GET' && action === 'received' && provider) {
       return sendJson(res, 200, records.get(decodeURIComponent(provider)) ?? []);
     }
@@ -200,7 +207,7 @@ export async function createUpstreamDouble(opts: { port?: number; host?: string;
 
 async function answer(b: Behavior, provider: string, kind: string, body: unknown, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (b.hang) return;
-  if (b.reset) {
+  if (b.reset || (b.resetRate !== undefined && Math.random() < b.resetRate)) {
     req.socket.destroy();
     return;
   }

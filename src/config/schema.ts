@@ -48,6 +48,7 @@ export const globalSchema = z.strictObject({
   admin_key: z.string().default(''),
   cooldown_seconds: nonNegativeInt.default(30),
   max_body_bytes: positiveInt.default(32 * 1024 * 1024),
+  max_response_bytes: positiveInt.default(64 * 1024 * 1024),
 });
 
 export type RawProvider = z.infer<typeof providerSchema>;

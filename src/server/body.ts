@@ -1,5 +1,29 @@
 import type { FastifyInstance } from 'fastify';
-import { GatewayError, invalidJson, payloadTooLarge } from '../errors.js';
+import { GatewayError, invalidJson, invalidRequest, payloadTooLarge } from '../errors.js';
+
+/** No OpenAI request nests this deep; a body that does would exhaust the stack when re-serialized. */
+const MAX_DEPTH = 64;
+
+/**
+ * The deepest nesting of `[` and `{` outside strings, counted over the raw bytes in one pass
+ * with no allocation: a 100,000-level body is refused before it is parsed at all.
+ */
+export function nestingDepth(body: Buffer): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) max = depth;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max;
+}
 
 /**
  * Every request body is read as JSON whatever its Content-Type (clients are lax about it),
@@ -37,8 +61,13 @@ export function registerBodyParser(app: FastifyInstance, limit: () => number): v
     payload.on('end', () => {
       if (finished) return;
       finished = true;
+      const body = Buffer.concat(parts, size);
+      if (nestingDepth(body) > MAX_DEPTH) {
+        done(invalidRequest(`The request body is nested more than ${MAX_DEPTH} levels deep.`), undefined);
+        return;
+      }
       try {
-        done(null, JSON.parse(Buffer.concat(parts, size).toString('utf8')));
+        done(null, JSON.parse(body.toString('utf8')));
       } catch (err) {
         done(err instanceof GatewayError ? err : invalidJson(), undefined);
       }

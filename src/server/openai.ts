@@ -46,7 +46,7 @@ async function handle(endpoint: Endpoint, request: FastifyRequest, reply: Fastif
   };
   reply.raw.once('close', onClose);
 
-  const result = await proxy(order, { requestId: request.id, endpoint, body, stream, signal: abort.signal }, state.proxyDeps);
+  const result = await proxy(order, { requestId: request.id, endpoint, body, stream, signal: abort.signal, maxResponseBytes: config.global.max_response_bytes }, state.proxyDeps);
   trace.attempts = result.attempts;
   const options = body.stream_options as { include_usage?: unknown } | null | undefined;
   const ctx: ReplyContext = {
@@ -67,7 +67,11 @@ async function handle(endpoint: Endpoint, request: FastifyRequest, reply: Fastif
       throw noProviderServed(model.name, result.attempts, result.skipped, state.now());
     case 'aborted':
       trace.clientGone = true;
-      if (result.provider) await accountAbandoned(ctx, result.provider);
+      if (result.provider) {
+        // The provider that was working on it when the client left is the one charged.
+        trace.provider = result.provider.name;
+        await accountAbandoned(ctx, result.provider);
+      }
       trace.hijacked = true;
       reply.hijack();
       reply.raw.destroy();

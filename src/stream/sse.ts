@@ -8,118 +8,132 @@
  * of a complete event is decoded to text.
  */
 
-export interface SseEvent {
-  /** The event's bytes exactly as received, blank line included (absent on a final event that had none). */
-  raw: Buffer;
-  /** `data:` lines joined by `\n`; null when the block had no data line (a comment, a stray blank line). */
-  data: string | null;
-  /** The `event:` field, when given. */
-  event: string | null;
+export class SseEvent {
+  private text: string | null | undefined;
+
+  constructor(
+    /** The event's bytes exactly as received, blank line included (absent on a final event that had none). */
+    readonly raw: Buffer,
+    /** The bytes of each `data:` line; empty when the block had none (a comment, a stray blank line). */
+    readonly dataLines: readonly Buffer[],
+    /** The `event:` field, when given. */
+    readonly event: string | null,
+  ) {}
+
+  /** `data:` lines joined by `\n`, decoded on first use (a pass-through rarely needs it); null without data. */
+  get data(): string | null {
+    if (this.text === undefined) {
+      const lines = this.dataLines;
+      this.text = lines.length === 0 ? null : lines.length === 1 ? lines[0]!.toString('utf8') : lines.map((d) => d.toString('utf8')).join('\n');
+    }
+    return this.text;
+  }
+
+  get hasData(): boolean {
+    return this.dataLines.length > 0;
+  }
+
+  /** Whether the raw bytes contain `needle` (no decoding). */
+  includes(needle: Buffer): boolean {
+    return this.raw.includes(needle);
+  }
 }
 
 const LF = 0x0a;
 const CR = 0x0d;
+const COLON = 0x3a;
+const SPACE = 0x20;
 
 export class SseDecoder {
-  /** Bytes of the event being read that were not yet cut into lines. */
-  private pending: Buffer[] = [];
-  private pendingSize = 0;
-  /** Raw bytes of the complete lines of the current event. */
-  private eventRaw: Buffer[] = [];
-  private dataLines: Buffer[] = [];
-  private eventName: string | null = null;
-  /** The last chunk ended in CR: an LF at the start of the next one belongs to that line end. */
-  private afterCR = false;
+  /** The unfinished event, from its first byte: parsed again, whole, once more bytes arrive. */
+  private carry: Buffer | null = null;
+  /** The bytes so far ended in a CR that ended an event: an LF first in the next chunk is its pair. */
+  private endedInCR = false;
 
   push(chunk: Buffer): SseEvent[] {
-    const out: SseEvent[] = [];
-    let start = 0;
-    let i = 0;
-    if (this.afterCR && chunk.length > 0) {
-      this.afterCR = false;
-      if (chunk[0] === LF) {
-        this.eventRaw.push(chunk.subarray(0, 1));
-        start = i = 1;
-      }
-    }
-    for (; i < chunk.length; i++) {
-      const b = chunk[i];
-      if (b !== LF && b !== CR) continue;
-      let end = i + 1;
-      if (b === CR) {
-        if (i + 1 < chunk.length) {
-          if (chunk[i + 1] === LF) end = i + 2;
-        } else {
-          this.afterCR = true;
-        }
-      }
-      const line = this.takeLine(chunk.subarray(start, i));
-      this.eventRaw.push(chunk.subarray(i, end));
-      const event = this.line(line);
-      if (event) out.push(event);
-      start = end;
-      i = end - 1;
-    }
-    if (start < chunk.length) {
-      this.pending.push(chunk.subarray(start));
-      this.pendingSize += chunk.length - start;
-    }
-    return out;
+    const skip = this.carry === null && this.endedInCR && chunk[0] === LF ? 1 : 0;
+    const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
+    this.carry = null;
+    this.endedInCR = false;
+    return this.scan(buf, false, skip);
   }
 
   /** The stream ended: a last event without its blank line is still an event. */
   end(): SseEvent[] {
-    if (this.pendingSize > 0) {
-      const line = this.takeLine(Buffer.alloc(0));
-      this.line(line);
+    const buf = this.carry;
+    this.carry = null;
+    return buf ? this.scan(buf, true) : [];
+  }
+
+  private scan(buf: Buffer, final: boolean, skip = 0): SseEvent[] {
+    const out: SseEvent[] = [];
+    const n = buf.length;
+    let eventStart = 0;
+    let dataLines: Buffer[] = [];
+    let eventName: string | null = null;
+    let i = skip;
+    // The next CR, found once and reused: most streams have none, and looking again for every
+    // line would scan the rest of the buffer each time.
+    let nextCR = buf.indexOf(CR);
+    while (i < n) {
+      let lf = buf.indexOf(LF, i);
+      if (lf === -1) lf = n;
+      if (nextCR !== -1 && nextCR < i) nextCR = buf.indexOf(CR, i);
+      let end = lf;
+      let next = lf + 1;
+      if (nextCR !== -1 && nextCR < lf) {
+        end = nextCR;
+        next = nextCR + 1 < n && buf[nextCR + 1] === LF ? nextCR + 2 : nextCR + 1;
+        // A CR that ends the bytes so far may be the first half of a CRLF: the line ends here all
+        // the same (an event is never held back waiting for its LF), and a leading LF of the next
+        // chunk is skipped as its pair.
+        if (next === n) this.endedInCR = true;
+      } else if (lf === n) {
+        break; // a partial line
+      }
+      if (end === i) {
+        out.push(new SseEvent(buf.subarray(eventStart, next), dataLines, eventName));
+        dataLines = [];
+        eventName = null;
+        eventStart = next;
+      } else {
+        const name = field(buf, i, end, dataLines);
+        if (name !== null) eventName = name;
+      }
+      i = next;
     }
-    this.afterCR = false;
-    return this.eventRaw.length === 0 ? [] : [this.finish()];
-  }
-
-  /** Joins the pending bytes with the rest of the line, and records the line in the event's raw bytes. */
-  private takeLine(tail: Buffer): Buffer {
-    let line = tail;
-    if (this.pendingSize > 0) {
-      this.pending.push(tail);
-      line = Buffer.concat(this.pending, this.pendingSize + tail.length);
-      this.pending = [];
-      this.pendingSize = 0;
+    if (eventStart < n) {
+      if (final) {
+        if (i < n) {
+          const name = field(buf, i, n, dataLines);
+          if (name !== null) eventName = name;
+        }
+        out.push(new SseEvent(buf.subarray(eventStart), dataLines, eventName));
+      } else {
+        this.carry = buf.subarray(eventStart);
+      }
     }
-    this.eventRaw.push(line);
-    return line;
+    return out;
   }
+}
 
-  private line(line: Buffer): SseEvent | null {
-    if (line.length === 0) return this.finish();
-    if (line[0] === 0x3a) return null; // ':' comment
-    const colon = line.indexOf(0x3a);
-    const field = (colon === -1 ? line : line.subarray(0, colon)).toString('latin1');
-    let value = colon === -1 ? Buffer.alloc(0) : line.subarray(colon + 1);
-    if (value[0] === 0x20) value = value.subarray(1);
-    if (field === 'data') this.dataLines.push(value);
-    else if (field === 'event') this.eventName = value.toString('utf8');
-    return null;
+/**
+ * One field line `[start, end)`: a `data` value is added to `dataLines`; an `event` value is
+ * returned; comments and other fields give null. Compared as bytes: nothing is decoded.
+ */
+function field(buf: Buffer, start: number, end: number, dataLines: Buffer[]): string | null {
+  if (buf[start] === COLON) return null;
+  let nameEnd = buf.indexOf(COLON, start);
+  if (nameEnd === -1 || nameEnd > end) nameEnd = end;
+  let valueStart = nameEnd === end ? end : nameEnd + 1;
+  if (valueStart < end && buf[valueStart] === SPACE) valueStart++;
+  const len = nameEnd - start;
+  if (len === 4 && buf[start] === 0x64 && buf[start + 1] === 0x61 && buf[start + 2] === 0x74 && buf[start + 3] === 0x61) {
+    dataLines.push(buf.subarray(valueStart, end));
+  } else if (len === 5 && buf.toString('latin1', start, nameEnd) === 'event') {
+    return buf.toString('utf8', valueStart, end);
   }
-
-  private finish(): SseEvent {
-    const raw = this.eventRaw.length === 1 && this.eventRaw[0] ? this.eventRaw[0] : Buffer.concat(this.eventRaw);
-    let data: string | null = null;
-    if (this.dataLines.length > 0) {
-      data = this.dataLines.length === 1 && this.dataLines[0]
-        ? this.dataLines[0].toString('utf8')
-        : this.dataLines.map((d) => d.toString('utf8')).join('\n');
-    }
-    const event = { raw, data, event: this.eventName };
-    this.reset();
-    return event;
-  }
-
-  private reset(): void {
-    this.eventRaw = [];
-    this.dataLines = [];
-    this.eventName = null;
-  }
+  return null;
 }
 
 export const DONE = '[DONE]';

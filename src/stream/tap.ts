@@ -1,8 +1,10 @@
 import { Aggregator, isUsageOnlyChunk, readUsage, type CompletionKind, type Usage } from './convert.js';
-import { DONE, type SseEvent } from './sse.js';
+import { DONE, SseEvent } from './sse.js';
 
 /** Usage with a non-null object: OpenAI sends `"usage":null` on every chunk once usage is asked for. */
 const HAS_USAGE = /"usage"\s*:\s*\{/;
+const USAGE_BYTES = Buffer.from('"usage"');
+const DONE_BYTES = Buffer.from(DONE);
 
 /**
  * Watches a passed-through stream without changing it: notes the usage the upstream reports
@@ -13,7 +15,8 @@ const HAS_USAGE = /"usage"\s*:\s*\{/;
 export class StreamTap {
   usage: Usage | null = null;
   done = false;
-  private readonly seen: string[] = [];
+  /** Events with data, kept undecoded until an estimate needs them. */
+  private readonly seen: SseEvent[] = [];
 
   constructor(
     private readonly kind: CompletionKind,
@@ -23,15 +26,15 @@ export class StreamTap {
 
   /** True when the event goes to the client. */
   forward(event: SseEvent): boolean {
-    const data = event.data;
-    if (data === null) return true;
-    if (data === DONE) {
+    if (!event.hasData) return true;
+    // Decoded only when it may matter: [DONE] is tiny, and usage shows in the bytes.
+    if (event.raw.length < 32 && event.includes(DONE_BYTES) && event.data === DONE) {
       this.done = true;
       return true;
     }
-    if (HAS_USAGE.test(data)) {
+    if (event.includes(USAGE_BYTES) && HAS_USAGE.test(event.data ?? '')) {
       try {
-        const chunk: unknown = JSON.parse(data);
+        const chunk: unknown = JSON.parse(event.data ?? '');
         const usage = readUsage((chunk as { usage?: unknown }).usage);
         if (usage) this.usage = usage;
         if (this.dropUsageChunk && isUsageOnlyChunk(chunk)) return false;
@@ -39,16 +42,16 @@ export class StreamTap {
         /* not JSON: forwarded as it is */
       }
     }
-    if (this.usage === null) this.seen.push(data);
+    if (this.usage === null) this.seen.push(event);
     return true;
   }
 
   /** Everything generated so far, for an estimate when no usage was reported. */
   generatedText(): string {
     const agg = new Aggregator(this.kind);
-    for (const data of this.seen) {
+    for (const e of this.seen) {
       try {
-        agg.add(JSON.parse(data));
+        agg.add(JSON.parse(e.data ?? ''));
       } catch {
         /* skip */
       }

@@ -9,6 +9,7 @@ import { DONE, SseDecoder, type SseEvent } from '../stream/sse.js';
 import { classify, describe, type TryOutcome } from './classify.js';
 import type { Pools } from './pools.js';
 import { upstreamBody } from './request-body.js';
+import { sanitizeUpstreamError } from './sanitize.js';
 
 /**
  * The try / retry / fail-over loop (SPEC §3): every provider of the order at most once, each
@@ -27,6 +28,8 @@ export interface ProxyRequest {
   stream: boolean;
   /** Aborted when the client goes away. */
   signal: AbortSignal;
+  /** Largest non-streamed answer accepted (`_global.max_response_bytes`). */
+  maxResponseBytes: number;
 }
 
 export interface Attempt {
@@ -70,9 +73,9 @@ export interface ProxyDeps {
   now: () => number;
   /** Wait before retry number `n` (1-based) on the same provider. */
   backoffMs: (n: number) => number;
-  /** Largest non-streamed answer accepted, in bytes. */
-  maxResponseBytes: number;
   quota: Quota;
+  /** The configured secrets, scrubbed from upstream error texts. */
+  secrets: () => readonly string[];
 }
 
 /** 100 ms, 200 ms, 400 ms … capped at 2 s, each scaled by a random 50–100 %. */
@@ -80,7 +83,7 @@ export const defaultBackoff = (n: number): number => Math.min(2000, 100 * 2 ** (
 
 type TryResult =
   | { done: true; result: ProxyResult }
-  | { done: false; outcome: TryOutcome; retryAfterMs: number | null };
+  | { done: false; outcome: TryOutcome; retryAfterMs: number | null; beforeAnswer?: boolean };
 
 const invalid: TryResult = { done: false, outcome: { kind: 'invalid' }, retryAfterMs: null };
 
@@ -106,6 +109,7 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
     const body = upstreamBody(req.body, req.endpoint, req.stream, provider);
     let last: TryOutcome | null = null;
     let retryAfterMs: number | null = null;
+    let freshSocketTried = false;
     for (let tryNo = 0; tryNo <= provider.retry; tryNo++) {
       if (tryNo > 0) {
         try {
@@ -127,6 +131,13 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
       if (req.signal.aborted) {
         deps.quota.release(held.hold);
         return { kind: 'aborted', attempts, provider };
+      }
+      // A kept-alive socket the provider closed while idle fails before any byte of an answer:
+      // try once more at once on a fresh one, and hold it against nobody.
+      if (!freshSocketTried && r.beforeAnswer === true && isStaleSocket(r.outcome)) {
+        freshSocketTried = true;
+        tryNo--;
+        continue;
       }
       attempts.push({ provider: provider.name, result: describe(r.outcome), ms: Math.round(deps.now() - started) });
       last = r.outcome;
@@ -164,7 +175,7 @@ async function tryOnce(provider: ProviderConfig, payload: string, req: ProxyRequ
       signal: req.signal,
     });
   } catch (err) {
-    return { done: false, outcome: networkOutcome(err), retryAfterMs: null };
+    return { done: false, outcome: networkOutcome(err), retryAfterMs: null, beforeAnswer: true };
   }
 
   const status = res.statusCode;
@@ -191,14 +202,18 @@ async function tryOnce(provider: ProviderConfig, payload: string, req: ProxyRequ
         if (!first) return invalid;
         return { done: true, result: { kind: 'stream', ...served(), ...first, cancel: () => res.body.destroy() } };
       }
-      const json = await foldStream(res, kind, deps.maxResponseBytes);
+      const json = await foldStream(res, kind, req.maxResponseBytes);
       if (!json) return invalid;
       const body = Buffer.from(JSON.stringify(json));
       return { done: true, result: { kind: 'json', ...served(), contentType: 'application/json', body, json } };
     }
 
-    const body = await readCapped(res.body, deps.maxResponseBytes);
-    if (verdict === 'return') return { done: true, result: { kind: 'json', ...served(), body, json: null } };
+    const body = await readCapped(res.body, req.maxResponseBytes);
+    if (verdict === 'return') {
+      // The client learns what was wrong with its request, never where the provider lives or its key.
+      const clean = sanitizeUpstreamError(body, status, deps.secrets(), [new URL(provider.origin).hostname]);
+      return { done: true, result: { kind: 'json', ...served(), contentType: 'application/json', body: clean, json: null } };
+    }
     // A 2xx must be the JSON the endpoint promises; an HTML page or a cut body is a failed try.
     let json: unknown;
     try {
@@ -287,6 +302,12 @@ async function readCapped(body: Dispatcher.ResponseData['body'], cap: number): P
 /** Reads a small discarded body to the end so the connection is reused, or closes it. */
 function discard(res: Dispatcher.ResponseData): void {
   res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+}
+
+const STALE_SOCKET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+function isStaleSocket(o: TryOutcome): boolean {
+  return o.kind === 'network' && STALE_SOCKET_CODES.has(o.code);
 }
 
 function networkOutcome(err: unknown): TryOutcome {

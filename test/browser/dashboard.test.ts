@@ -105,8 +105,6 @@ describe.skipIf(!haveBrowser)('the dashboard in a real browser', () => {
     await page.locator('[data-provider="primary"] [data-bar="requests"] .value').waitFor();
     expect(await page.locator('[data-provider="primary"] [data-bar="requests"] .value').textContent()).toBe('0 / 100');
 
-    const auth = { authorization: `Bearer ${ADMIN}` };
-    void auth;
     for (let i = 0; i < 4; i++) await call(`${gw.url}/v1/chat/completions`, { body: chat('gpt-4o') });
     await page.waitForFunction(() => /^[1-9]\d* \/ 100$/.test(document.querySelector('[data-provider="primary"] [data-bar="requests"] .value')?.textContent ?? ''), null, { timeout: 8000 });
 
@@ -119,6 +117,12 @@ describe.skipIf(!haveBrowser)('the dashboard in a real browser', () => {
     expect(await page.locator('[data-provider="primary"] .last-error').textContent()).toContain('503');
     expect(await page.locator('#recent tbody tr.failover').count()).toBeGreaterThanOrEqual(1);
     expect(await page.locator('#recent tbody tr').first().textContent()).toContain('backup 200');
+
+    // Reset a provider's usage by hand, after a confirmation.
+    page.once('dialog', (d) => void d.accept());
+    await page.locator('[data-provider="primary"] button', { hasText: 'Reset usage' }).click();
+    await page.waitForFunction(() => document.querySelector('[data-provider="primary"] [data-bar="requests"] .value')?.textContent === '0 / 100', null, { timeout: 8000 });
+    expect(await page.locator('#notice').textContent()).toContain('Usage of primary (gpt-4o) reset.');
 
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-1280.png'), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });

@@ -24,6 +24,22 @@ describe('the gateway process', () => {
     expect(stderr).toContain('model "m", provider "p1": rate_limit: unknown field "request_per_period"');
   });
 
+  it('warns at start when no key is set and it listens beyond loopback, not otherwise', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-'));
+    const path = join(dir, 'provider.json');
+    const start = async (global: Record<string, unknown>, host: string): Promise<string> => {
+      writeFileSync(path, JSON.stringify({ _global: global, m: { providers: [{ name: 'p', endpoint: double.url('p'), api_key: 'k', model: 'x' }] } }));
+      const port = await freePort();
+      const proc = run({ CONFIG_PATH: path, PORT: String(port), HOST: host, LOG_DIR: join(dir, 'logs'), DATA_DIR: join(dir, `data-${port}`) });
+      await waitFor(`http://127.0.0.1:${port}/health`);
+      proc.kill('SIGTERM');
+      return (await proc.done).stdout;
+    };
+    expect(await start({}, '0.0.0.0')).toContain('No gateway api_key is set');
+    expect(await start({}, '127.0.0.1')).not.toContain('No gateway api_key is set');
+    expect(await start({ api_key: 'a-key-123456' }, '0.0.0.0')).not.toContain('No gateway api_key is set');
+  });
+
   it('refuses an unknown LOG_LEVEL', async () => {
     const { code, stderr } = await run({ LOG_LEVEL: 'verbose', CONFIG_PATH: 'nope.json' }).done;
     expect(code).toBe(1);
