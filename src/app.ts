@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { sameUpstream } from './config/diff.js';
 import type { GatewayConfig, ProviderConfig } from './config/load.js';
@@ -142,13 +141,23 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   const timeouts = deps.clientTimeouts ?? { headersMs: 15_000, requestMs: 60_000 };
   const app = Fastify({
     logger: false,
-    serverFactory: (handler) =>
-      createServer({
-        headersTimeout: timeouts.headersMs,
-        requestTimeout: timeouts.requestMs,
-        connectionsCheckingInterval: 1000,
-        maxHeaderSize: 16 * 1024,
-      }, handler),
+    http: { headersTimeout: timeouts.headersMs, connectionsCheckingInterval: 1000, maxHeaderSize: 16 * 1024 },
+    requestTimeout: timeouts.requestMs,
+    // What Node's HTTP parser refuses (malformed or smuggling-shaped requests, slow clients,
+    // headers too large) is answered in OpenAI format too, and the connection closed.
+    clientErrorHandler: (err, socket) => {
+      const code = (err as { code?: string }).code;
+      const [status, text, message] = code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'The request was not received in time.']
+        : code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large', 'The request headers are too large.']
+          : [400, 'Bad Request', 'The request is not valid HTTP.'];
+      const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code: `http_${status}` } });
+      if (socket.writable) {
+        socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      }
+      socket.destroySoon();
+    },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();

@@ -132,7 +132,8 @@ function providerCard(model: string, p: Provider): HTMLElement {
     bar('tokens', p.usage.tokens, p.usage.limit_tokens, p.usage.estimated_tokens > 0),
     el('div', { class: 'meta' }, `period from ${dateTime(p.usage.period_start)} · next reset ${dateTime(p.usage.next_reset)}`),
     el('div', { class: 'traffic' }, sparkline(p.traffic),
-      el('span', {}, `${perMin}/min · errors ${tries === 0 ? '0' : Math.round((errors / tries) * 100)}% (5 min) · p50 ${p50?.p50 ?? '–'} ms · p95 ${p50?.p95 ?? '–'} ms`)),
+      el('span', {}, `${perMin}/min · errors ${tries === 0 ? '0' : Math.round((errors / tries) * 100)}% (5 min)` +
+        (p50 ? ` · p50 ${p50.p50} ms · p95 ${p50.p95} ms` : ''))),
     p.health.last_error ? el('div', { class: 'last-error' }, `last error: ${p.health.last_error} (${p.health.consecutive_failures} in a row)`) : null,
     el('div', {}, reset));
 }
