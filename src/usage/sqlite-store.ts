@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import { openSql, type Sql, type SqlStatement } from './sqlite-driver.js';
 import type { Counters, Limits, PeriodRef, ReserveResult, UsageStore } from './store.js';
 
 interface Entry extends Counters {
@@ -17,11 +17,11 @@ interface Entry extends Counters {
  */
 export class SqliteStore implements UsageStore {
   readonly kind = 'sqlite';
-  private readonly db: Database.Database;
+  private readonly db: Sql;
   private readonly entries = new Map<string, Entry>();
   private readonly timer: NodeJS.Timeout;
-  private readonly select: Database.Statement<[string, number], { requests: number; tokens: number; estimated_tokens: number }>;
-  private readonly upsert: Database.Statement<[string, number, number, number, number, number]>;
+  private readonly select: SqlStatement;
+  private readonly upsert: SqlStatement;
   private tokenSeq = 0;
   private closed = false;
   /** The last flush failed (disk full, I/O error): the store is not healthy until one succeeds. */
@@ -29,14 +29,14 @@ export class SqliteStore implements UsageStore {
 
   constructor(path: string, opts: { flushMs?: number; onFlushError?: (err: Error) => void } = {}) {
     mkdirSync(dirname(path), { recursive: true });
-    let db: Database.Database | null = null;
+    let db: Sql | null = null;
     try {
-      db = new Database(path, { timeout: 1000 });
+      db = openSql(path, 1000);
       this.db = db;
-      this.db.pragma('locking_mode = EXCLUSIVE');
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      const check = this.db.pragma('quick_check', { simple: true });
+      this.db.exec('PRAGMA locking_mode = EXCLUSIVE');
+      this.db.prepare('PRAGMA journal_mode = WAL').get();
+      this.db.exec('PRAGMA synchronous = NORMAL');
+      const check = this.db.prepare('PRAGMA quick_check').get()?.quick_check;
       if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
       this.db.exec(`CREATE TABLE IF NOT EXISTS usage (
         provider_id TEXT NOT NULL,
@@ -136,7 +136,7 @@ export class SqliteStore implements UsageStore {
           const [providerId, start] = splitKey(key);
           this.upsert.run(providerId, start, e.requests, e.tokens, e.estimatedTokens, now);
         }
-      })();
+      });
       for (const [, e] of dirty) e.dirty = false;
       this.flushError = null;
     } catch (err) {
@@ -157,8 +157,8 @@ export class SqliteStore implements UsageStore {
     const key = `${ref.providerId}\u0000${ref.start}`;
     let e = this.entries.get(key);
     if (!e) {
-      const row = this.select.get(ref.providerId, ref.start);
-      e = { requests: row?.requests ?? 0, tokens: row?.tokens ?? 0, estimatedTokens: row?.estimated_tokens ?? 0, holds: new Set(), dirty: false };
+      const row = this.select.get(ref.providerId, ref.start) as { requests: number; tokens: number; estimated_tokens: number } | undefined;
+      e = { requests: Number(row?.requests ?? 0), tokens: Number(row?.tokens ?? 0), estimatedTokens: Number(row?.estimated_tokens ?? 0), holds: new Set(), dirty: false };
       this.entries.set(key, e);
       this.forgetEnded(ref);
     }
