@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { sameUpstream } from './config/diff.js';
-import type { GatewayConfig, ProviderConfig } from './config/load.js';
+import type { GatewayConfig } from './config/load.js';
 import { Reloader, type ReloadResult } from './config/reloader.js';
 import { GatewayError, internalError, routeNotFound, shuttingDown, unauthorized } from './errors.js';
 import type { GatewayLogger } from './observability/logger.js';
@@ -95,10 +95,10 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   const rr: RoundRobinState = new Map();
 
   const swap = (next: GatewayConfig): void => {
-    const before = providersById(config);
+    const before = config.providers;
     config = next;
     deps.log.setSecrets(next.secrets);
-    const after = providersById(next);
+    const after = next.providers;
     health.retain(new Set([...after.keys()].filter((id) => {
       const old = before.get(id);
       return old !== undefined && sameUpstream(old, after.get(id)!);
@@ -215,12 +215,6 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     await quota.close();
   });
   return { app, state };
-}
-
-function providersById(c: GatewayConfig): Map<string, ProviderConfig> {
-  const out = new Map<string, ProviderConfig>();
-  for (const m of c.models.values()) for (const p of m.providers) out.set(p.id, p);
-  return out;
 }
 
 function fromFastifyError(err: unknown): GatewayError {

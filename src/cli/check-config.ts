@@ -20,7 +20,7 @@ async function main(): Promise<void> {
 }
 
 export function describe(path: string, config: GatewayConfig, tz: string, now: number): string {
-  const providers = [...config.models.values()].flatMap((m) => m.providers);
+  const providers = [...config.providers.values()];
   const g = config.global;
   const lines = [
     `${path}: valid, ${config.models.size} model(s), ${providers.length} provider(s); periods in ${tz}`,

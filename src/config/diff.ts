@@ -9,13 +9,8 @@ export interface ConfigChanges {
 
 /** What a reload changes, by model and provider, for the reload answer and the log. */
 export function diffConfigs(before: GatewayConfig, after: GatewayConfig): ConfigChanges {
-  const byId = (c: GatewayConfig): Map<string, ProviderConfig> => {
-    const out = new Map<string, ProviderConfig>();
-    for (const m of c.models.values()) for (const p of m.providers) out.set(p.id, p);
-    return out;
-  };
-  const a = byId(before);
-  const b = byId(after);
+  const a = before.providers;
+  const b = after.providers;
   const providers = {
     added: [...b.keys()].filter((id) => !a.has(id)),
     removed: [...a.keys()].filter((id) => !b.has(id)),

@@ -28,6 +28,8 @@ export interface ModelConfig {
 export interface GatewayConfig {
   readonly global: Readonly<RawGlobal>;
   readonly models: ReadonlyMap<string, ModelConfig>;
+  /** Every provider of every model by id (`model/name`), in the file's order. */
+  readonly providers: ReadonlyMap<string, ProviderConfig>;
   /** Every secret value of the file (keys, header values), so the logger can scrub them. */
   readonly secrets: readonly string[];
 }
@@ -112,7 +114,9 @@ export function parseConfig(text: string, opts: ParseOptions): ParseResult {
   }
 
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, config: deepFreeze({ global, models, secrets: [...secrets] }) };
+  const providers = new Map<string, ProviderConfig>();
+  for (const m of models.values()) for (const p of m.providers) providers.set(p.id, p);
+  return { ok: true, config: deepFreeze({ global, models, providers, secrets: [...secrets] }) };
 }
 
 function resolveProvider(

@@ -53,7 +53,7 @@ export class Metrics {
       name: 'gateway_quota_remaining', help: 'What is left of a provider\'s quota in the current period (only limited quotas)', labelNames: ['model', 'provider', 'kind'], registers,
       async collect() {
         this.reset();
-        const providers = [...state.config().models.values()].flatMap((m) => m.providers);
+        const providers = [...state.config().providers.values()];
         const counters = await state.counters(providers).catch(() => null);
         if (!counters) return;
         providers.forEach((p, i) => {

@@ -81,7 +81,7 @@ export function registerAdminRoutes(app: FastifyInstance, state: GatewayState): 
   app.get('/admin/overview', async () => {
     const config = state.config();
     const now = state.now();
-    const providers = [...config.models.values()].flatMap((m) => m.providers);
+    const providers = [...config.providers.values()];
     const [counters, storeOk] = await Promise.all([state.quota.counters(providers).catch(() => null), state.quota.store.healthy()]);
     let i = 0;
     const models = [...config.models.values()].map((m) => {
@@ -104,7 +104,7 @@ export function registerAdminRoutes(app: FastifyInstance, state: GatewayState): 
   /** The first version's stats, exactly: `{model: {provider: {requests, tokens, last_reset, limit_requests, limit_tokens}}}`. */
   app.get('/admin/stats', async () => {
     const models = [...state.config().models.values()];
-    const providers = models.flatMap((m) => m.providers);
+    const providers = [...state.config().providers.values()];
     const counters = await state.quota.counters(providers);
     const out: Record<string, Record<string, unknown>> = {};
     let i = 0;

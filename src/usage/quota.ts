@@ -26,7 +26,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export class Quota implements UsageSink {
   private readonly periods: PeriodCache;
-  private providers = new Map<string, ProviderConfig>();
+  private providers: ReadonlyMap<string, ProviderConfig> = new Map();
   private readonly lastStart = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
 
@@ -41,10 +41,8 @@ export class Quota implements UsageSink {
 
   /** Takes the providers of a (re)loaded configuration; counters stay keyed by model/name. */
   configure(config: GatewayConfig): void {
-    const providers = new Map<string, ProviderConfig>();
-    for (const m of config.models.values()) for (const p of m.providers) providers.set(p.id, p);
-    this.providers = providers;
-    for (const id of this.lastStart.keys()) if (!providers.has(id)) this.lastStart.delete(id);
+    this.providers = config.providers;
+    for (const id of this.lastStart.keys()) if (!config.providers.has(id)) this.lastStart.delete(id);
     this.tick();
   }
 
