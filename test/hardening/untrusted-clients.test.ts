@@ -1,28 +1,19 @@
 import { connect, type Socket } from 'node:net';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createUpstreamDouble, type UpstreamDouble } from '../../tools/upstream-double.js';
-import { provider, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { provider, type RunningGateway } from '../helpers/gateway.js';
+import { useUpstreamDouble } from '../helpers/fixture.js';
 import { call, chat } from '../helpers/http.js';
 import { rawExchange, statusOf } from '../helpers/raw.js';
 
-let double: UpstreamDouble;
+const fx = useUpstreamDouble();
 let gw: RunningGateway | undefined;
-beforeAll(async () => {
-  double = await createUpstreamDouble();
-});
-afterAll(() => double.close());
-beforeEach(() => double.reset());
-afterEach(async () => {
-  await gw?.close();
-  gw = undefined;
-});
 
 const port = (g: RunningGateway): number => Number(new URL(g.url).port);
-const simple = (global: Record<string, unknown> = {}) => ({ _global: global, m: { providers: [provider('p', double.url('p'))] } });
+const simple = (global: Record<string, unknown> = {}) => ({ _global: global, m: { providers: [provider('p', fx.double.url('p'))] } });
 
 describe('slow clients', () => {
   it('slow-loris headers and bodies are cut off, and hundreds of them do not delay real requests', async () => {
-    gw = await startGateway(simple(), { clientTimeouts: { headersMs: 600, requestMs: 1200 } });
+    gw = await fx.gateway(simple(), { clientTimeouts: { headersMs: 600, requestMs: 1200 } });
     const sockets: Socket[] = [];
     const closed: boolean[] = [];
     for (let i = 0; i < 300; i++) {
@@ -50,37 +41,37 @@ describe('slow clients', () => {
 
 describe('hostile bodies', () => {
   it('100,000 levels of nesting get 400, not a crash; the gateway keeps serving', async () => {
-    gw = await startGateway(simple());
+    gw = await fx.gateway(simple());
     const deep = `{"model":"m","messages":[],"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
     const r = await call(`${gw.url}/v1/chat/completions`, { raw: deep, method: 'POST' });
     expect(r.status).toBe(400);
     expect(r.json.error.message).toContain('nested');
     const fine = await call(`${gw.url}/v1/chat/completions`, { body: chat('m', { x: JSON.parse(`${'['.repeat(30)}1${']'.repeat(30)}`) }) });
     expect(fine.status).toBe(200);
-    expect(double.received('p')).toHaveLength(1);
+    expect(fx.double.received('p')).toHaveLength(1);
   });
 
   it('__proto__ and constructor keys pass through as plain data and pollute nothing', async () => {
-    gw = await startGateway(simple());
+    gw = await fx.gateway(simple());
     const raw = '{"model":"m","messages":[{"role":"user","content":"hi"}],"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}}}';
     const r = await call(`${gw.url}/v1/chat/completions`, { raw, method: 'POST' });
     expect(r.status).toBe(200);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    const sent = JSON.stringify(double.received('p')[0]!.body);
+    const sent = JSON.stringify(fx.double.received('p')[0]!.body);
     expect(sent).toContain('"__proto__":{"polluted":"yes"}');
   });
 
   it('with duplicate keys, routing and the forwarded body agree on the model', async () => {
-    gw = await startGateway({ ...simple(), other: { providers: [provider('o', double.url('o'))] } });
+    gw = await fx.gateway({ ...simple(), other: { providers: [provider('o', fx.double.url('o'))] } });
     const r = await call(`${gw.url}/v1/chat/completions`, { raw: '{"model":"other","model":"m","messages":[]}', method: 'POST' });
     expect(r.status).toBe(200);
     expect(r.headers['x-gateway-provider']).toBe('p');
-    expect(double.received('o')).toHaveLength(0);
-    expect((double.received('p')[0]!.body as { model: string }).model).toBe('upstream-p');
+    expect(fx.double.received('o')).toHaveLength(0);
+    expect((fx.double.received('p')[0]!.body as { model: string }).model).toBe('upstream-p');
   });
 
   it('over-long headers get 431', async () => {
-    gw = await startGateway(simple());
+    gw = await fx.gateway(simple());
     const r = await rawExchange(port(gw), `GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
     expect(statusOf(r.text)).toBe(431);
   });
@@ -88,22 +79,22 @@ describe('hostile bodies', () => {
 
 describe('nothing the client sends chooses the upstream', () => {
   it('body fields and headers naming another host are ignored', async () => {
-    gw = await startGateway(simple());
-    const attacker = double.url('attacker');
+    gw = await fx.gateway(simple());
+    const attacker = fx.double.url('attacker');
     const r = await call(`${gw.url}/v1/chat/completions`, {
       body: chat('m', { api_base: attacker, base_url: attacker, user_config: { endpoint: attacker }, endpoint: attacker }),
       headers: { 'x-portkey-custom-host': attacker, 'x-forwarded-host': 'evil.example', 'x-original-url': attacker, 'x-rewrite-url': '/attacker/v1/chat/completions' },
     });
     expect(r.status).toBe(200);
-    expect(double.received('attacker')).toHaveLength(0);
-    expect(double.received('p')[0]!.path).toBe('/p/v1/chat/completions');
+    expect(fx.double.received('attacker')).toHaveLength(0);
+    expect(fx.double.received('p')[0]!.path).toBe('/p/v1/chat/completions');
   });
 });
 
 describe('no path form reaches an admin route without the key', () => {
   const forms = ['//admin/stats', '/ADMIN/stats', '/Admin/Stats', '/admin%2Fstats', '/admin%2fstats', '/%61dmin/stats', '/v1/../admin/stats', '/admin/./stats', '/admin/stats/', '/admin/stats?x=1#', '/admin//stats', '/./admin/stats'];
   it.each(forms)('%s', async (path) => {
-    gw = await startGateway(simple({ admin_key: 'the-admin-key-0000' }));
+    gw = await fx.gateway(simple({ admin_key: 'the-admin-key-0000' }));
     for (const host of ['localhost', 'evil.example', '127.0.0.1:1']) {
       const r = await rawExchange(port(gw), `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
       const status = statusOf(r.text);
@@ -122,14 +113,14 @@ describe('request smuggling shapes are refused', () => {
     ['a bare CR in a header', 'GET /v1/models HTTP/1.1\r\nHost: x\rX-Evil: 1\r\n\r\n'],
     ['an obsolete line folding', 'GET /v1/models HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n'],
   ])('%s', async (_name, payload) => {
-    gw = await startGateway(simple());
+    gw = await fx.gateway(simple());
     const r = await rawExchange(port(gw), payload);
     expect(statusOf(r.text)).toBe(400);
-    expect(double.received('p')).toHaveLength(0);
+    expect(fx.double.received('p')).toHaveLength(0);
   });
 
   it('wrong methods get 404 in JSON', async () => {
-    gw = await startGateway(simple());
+    gw = await fx.gateway(simple());
     for (const method of ['DELETE', 'PUT', 'PATCH']) {
       const r = await call(`${gw.url}/v1/chat/completions`, { method, raw: '{}' });
       expect(r.status).toBe(404);
@@ -140,7 +131,7 @@ describe('request smuggling shapes are refused', () => {
 
 describe('authentication failures', () => {
   it('get one and the same 401 body whatever was wrong', async () => {
-    gw = await startGateway(simple({ api_key: 'right-key-123456' }));
+    gw = await fx.gateway(simple({ api_key: 'right-key-123456' }));
     const bodies = new Set<string>();
     for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'Basic cmlnaHQ=' }, { authorization: 'Bearer' }, { 'x-api-key': 'wrong' }, { authorization: 'bearer right-key-12345' }]) {
       const r = await call(`${gw.url}/v1/models`, { headers });

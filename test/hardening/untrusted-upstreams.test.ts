@@ -1,37 +1,28 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createUpstreamDouble, type UpstreamDouble } from '../../tools/upstream-double.js';
-import { provider, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { provider, type RunningGateway } from '../helpers/gateway.js';
+import { useUpstreamDouble } from '../helpers/fixture.js';
 import { call, chat } from '../helpers/http.js';
 
-let double: UpstreamDouble;
+const fx = useUpstreamDouble();
 let gw: RunningGateway | undefined;
-beforeAll(async () => {
-  double = await createUpstreamDouble();
-});
-afterAll(() => double.close());
-beforeEach(() => double.reset());
-afterEach(async () => {
-  await gw?.close();
-  gw = undefined;
-});
 
 const twoTier = (global: Record<string, unknown> = {}, primary: Record<string, unknown> = {}) => ({
   _global: { default_retry: 0, ...global },
-  m: { providers: [provider('primary', double.url('primary'), { priority: 1, ...primary }), provider('backup', double.url('backup'), { priority: 2 })] },
+  m: { providers: [provider('primary', fx.double.url('primary'), { priority: 1, ...primary }), provider('backup', fx.double.url('backup'), { priority: 2 })] },
 });
 
 describe('upstream answers are not trusted', () => {
   it('a 2xx with an empty body is a failed try', async () => {
-    gw = await startGateway(twoTier());
-    double.script('primary', { status: 200, body: '' });
+    gw = await fx.gateway(twoTier());
+    fx.double.script('primary', { status: 200, body: '' });
     const r = await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
     expect(r.status).toBe(200);
     expect(r.headers['x-gateway-provider']).toBe('backup');
   });
 
   it('a JSON answer larger than max_response_bytes is a failed try', async () => {
-    gw = await startGateway(twoTier({ max_response_bytes: 2000 }));
-    double.script('primary', { content: 'x'.repeat(10_000) });
+    gw = await fx.gateway(twoTier({ max_response_bytes: 2000 }));
+    fx.double.script('primary', { content: 'x'.repeat(10_000) });
     const r = await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
     expect(r.status).toBe(200);
     expect(r.headers['x-gateway-provider']).toBe('backup');
@@ -40,34 +31,34 @@ describe('upstream answers are not trusted', () => {
   });
 
   it('a reset before any byte is retried once on a fresh socket and held against nobody', async () => {
-    gw = await startGateway(twoTier());
-    double.script('primary', { reset: true });
+    gw = await fx.gateway(twoTier());
+    fx.double.script('primary', { reset: true });
     const r = await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
     expect(r.status).toBe(200);
     expect(r.headers['x-gateway-provider']).toBe('primary');
     expect(r.headers['x-gateway-tries']).toBe('1');
-    expect(double.received('primary')).toHaveLength(2);
+    expect(fx.double.received('primary')).toHaveLength(2);
     expect(gw.state.health.get('m/primary')?.consecutiveFailures ?? 0).toBe(0);
     // Only once: a provider that resets every time is a failing provider.
-    double.script('primary', { reset: true, times: 2 });
+    fx.double.script('primary', { reset: true, times: 2 });
     const again = await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
     expect(again.headers['x-gateway-provider']).toBe('backup');
   });
 
   it('a thousand 5xx answers with large bodies leave connections where they were', async () => {
-    gw = await startGateway(twoTier({}, { cooldown_seconds: 0 }));
-    double.script('primary', { status: 503, body: { error: { message: 'y'.repeat(200_000) } }, times: 1000 });
-    const before = double.openConnections();
+    gw = await fx.gateway(twoTier({}, { cooldown_seconds: 0 }));
+    fx.double.script('primary', { status: 503, body: { error: { message: 'y'.repeat(200_000) } }, times: 1000 });
+    const before = fx.double.openConnections();
     for (let batch = 0; batch < 50; batch++) {
       const answers = await Promise.all(Array.from({ length: 20 }, () => call(`${gw!.url}/v1/chat/completions`, { body: chat('m') })));
       for (const a of answers) expect(a.status).toBe(200);
     }
-    expect(double.openConnections()).toBeLessThanOrEqual(before + 45);
+    expect(fx.double.openConnections()).toBeLessThanOrEqual(before + 45);
   });
 
   it('error texts reaching the client carry no host, URL, address or key fragment', async () => {
-    gw = await startGateway(twoTier({}, { api_key: 'sk-live-primary-1234567890abcdef' }));
-    double.script('primary', {
+    gw = await fx.gateway(twoTier({}, { api_key: 'sk-live-primary-1234567890abcdef' }));
+    fx.double.script('primary', {
       status: 400,
       body: {
         error: {
@@ -80,13 +71,13 @@ describe('upstream answers are not trusted', () => {
     expect(r.status).toBe(400);
     const m = r.json.error.message as string;
     expect(m).toContain('Invalid value for temperature');
-    for (const leak of ['internal.provider.example', 'https://', '10.1.2.3', '127.0.0.1', 'sk-live', '****cdef', String(double.port)]) expect(m).not.toContain(leak);
+    for (const leak of ['internal.provider.example', 'https://', '10.1.2.3', '127.0.0.1', 'sk-live', '****cdef', String(fx.double.port)]) expect(m).not.toContain(leak);
     expect(r.json.error).toMatchObject({ type: 'invalid_request_error', param: 'temperature', code: 'invalid_value' });
   });
 
   it('a client error that is not JSON becomes an OpenAI error, without the page', async () => {
-    gw = await startGateway(twoTier());
-    double.script('primary', { status: 404, body: `<html><body>Not found on ${double.url('primary')}</body></html>` });
+    gw = await fx.gateway(twoTier());
+    fx.double.script('primary', { status: 404, body: `<html><body>Not found on ${fx.double.url('primary')}</body></html>` });
     const r = await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
     expect(r.status).toBe(404);
     expect(r.json.error).toMatchObject({ type: 'invalid_request_error', code: 'upstream_error' });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { buildApp, type AppDeps, type GatewayState } from '../../src/app.js';
 import { parseConfig, type GatewayConfig } from '../../src/config/load.js';
@@ -39,7 +40,6 @@ export async function startGateway(raw: unknown, deps: Partial<Omit<AppDeps, 'co
 
 /** The gateway built from a config file, as `main.ts` does: reloads reread that file. */
 export async function startGatewayFromFile(path: string, deps: Partial<Omit<AppDeps, 'config' | 'log' | 'configPath'>> = {}): Promise<RunningGateway> {
-  const { readFileSync } = await import('node:fs');
   return startGateway(JSON.parse(readFileSync(path, 'utf8')), { configPath: path, ...deps });
 }
 

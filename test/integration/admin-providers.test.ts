@@ -1,34 +1,26 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createUpstreamDouble, type UpstreamDouble } from '../../tools/upstream-double.js';
-import { provider, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { provider, type RunningGateway } from '../helpers/gateway.js';
+import { useUpstreamDouble } from '../helpers/fixture.js';
 import { call, chat } from '../helpers/http.js';
 
-let double: UpstreamDouble;
+const fx = useUpstreamDouble();
 let gw: RunningGateway | undefined;
-beforeAll(async () => {
-  double = await createUpstreamDouble();
-});
-afterAll(() => double.close());
-afterEach(async () => {
-  await gw?.close();
-  gw = undefined;
-});
 
 const API = 'gw-api-key-0123456789';
 const ADMIN = 'gw-admin-key-9876543210';
 
 describe('GET /admin/providers/<model>', () => {
   it('shows settings with the key masked and the health of each provider', async () => {
-    gw = await startGateway({
+    gw = await fx.gateway({
       _global: { default_retry: 0 },
       m: {
         providers: [
-          provider('primary', double.url('primary'), { api_key: 'sk-proj-abcdefghijkl1234', custom_headers: { 'x-org': 'org-secret-value' } }),
-          provider('backup', double.url('backup'), { priority: 2 }),
+          provider('primary', fx.double.url('primary'), { api_key: 'sk-proj-abcdefghijkl1234', custom_headers: { 'x-org': 'org-secret-value' } }),
+          provider('backup', fx.double.url('backup'), { priority: 2 }),
         ],
       },
     });
-    double.script('primary', { status: 503 });
+    fx.double.script('primary', { status: 503 });
     await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
     const r = await call(`${gw.url}/admin/providers/m`);
     expect(r.status).toBe(200);
@@ -45,7 +37,7 @@ describe('GET /admin/providers/<model>', () => {
   });
 
   it('404 for an unknown model', async () => {
-    gw = await startGateway({ m: { providers: [provider('p', double.url('p'))] } });
+    gw = await fx.gateway({ m: { providers: [provider('p', fx.double.url('p'))] } });
     const r = await call(`${gw.url}/admin/providers/nope`);
     expect(r.status).toBe(404);
     expect(r.json.error.code).toBe('model_not_found');
@@ -54,7 +46,7 @@ describe('GET /admin/providers/<model>', () => {
 
 describe('admin key', () => {
   it('guards /admin with admin_key when set; the gateway key does not open it', async () => {
-    gw = await startGateway({ _global: { api_key: API, admin_key: ADMIN }, m: { providers: [provider('p', double.url('p'))] } });
+    gw = await fx.gateway({ _global: { api_key: API, admin_key: ADMIN }, m: { providers: [provider('p', fx.double.url('p'))] } });
     expect((await call(`${gw.url}/admin/providers/m`)).status).toBe(401);
     expect((await call(`${gw.url}/admin/providers/m`, { headers: { authorization: `Bearer ${API}` } })).status).toBe(401);
     expect((await call(`${gw.url}/admin/providers/m`, { headers: { authorization: `Bearer ${ADMIN}` } })).status).toBe(200);
@@ -62,7 +54,7 @@ describe('admin key', () => {
   });
 
   it('falls back to the gateway key when no admin_key is set', async () => {
-    gw = await startGateway({ _global: { api_key: API }, m: { providers: [provider('p', double.url('p'))] } });
+    gw = await fx.gateway({ _global: { api_key: API }, m: { providers: [provider('p', fx.double.url('p'))] } });
     expect((await call(`${gw.url}/admin/providers/m`)).status).toBe(401);
     expect((await call(`${gw.url}/admin/providers/m`, { headers: { 'x-api-key': API } })).status).toBe(200);
   });

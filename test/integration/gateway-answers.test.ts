@@ -1,26 +1,17 @@
 import { Readable } from 'node:stream';
 import { request } from 'undici';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createUpstreamDouble, type UpstreamDouble } from '../../tools/upstream-double.js';
-import { provider, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { provider, type RunningGateway } from '../helpers/gateway.js';
+import { useUpstreamDouble } from '../helpers/fixture.js';
 import { call, chat } from '../helpers/http.js';
 
-let double: UpstreamDouble;
+const fx = useUpstreamDouble();
 let gw: RunningGateway | undefined;
-beforeAll(async () => {
-  double = await createUpstreamDouble();
-});
-afterAll(() => double.close());
-beforeEach(() => double.reset());
-afterEach(async () => {
-  await gw?.close();
-  gw = undefined;
-});
 
 const simple = (global: Record<string, unknown> = {}) => ({
   _global: global,
-  m: { providers: [provider('p', double.url('p'))] },
-  off: { providers: [provider('p', double.url('p'), { enabled: false })] },
+  m: { providers: [provider('p', fx.double.url('p'))] },
+  off: { providers: [provider('p', fx.double.url('p'), { enabled: false })] },
 });
 
 function expectOpenAiError(r: { json: any }, code: string): void {
@@ -37,11 +28,11 @@ describe('malformed requests get 400 in OpenAI format', () => {
     ['a JSON string', '"hello"'],
     ['an empty body', ''],
   ])('%s', async (_name, raw) => {
-    gw = await startGateway(simple());
+    gw = await fx.gateway(simple());
     const r = await call(`${gw.url}/v1/chat/completions`, { raw, method: 'POST' });
     expect(r.status).toBe(400);
     expect(r.json.error.type).toBe('invalid_request_error');
-    expect(double.received('p')).toHaveLength(0);
+    expect(fx.double.received('p')).toHaveLength(0);
   });
 
   it.each([
@@ -50,7 +41,7 @@ describe('malformed requests get 400 in OpenAI format', () => {
     ['messages not an array', { model: 'm', messages: {} }, 'messages'],
     ['stream not a boolean', { model: 'm', messages: [], stream: 'yes' }, 'stream'],
   ])('%s', async (_name, body, param) => {
-    gw = await startGateway(simple());
+    gw = await fx.gateway(simple());
     const r = await call(`${gw.url}/v1/chat/completions`, { body });
     expect(r.status).toBe(400);
     expectOpenAiError(r, 'invalid_request');
@@ -58,7 +49,7 @@ describe('malformed requests get 400 in OpenAI format', () => {
   });
 
   it('reads the body as JSON whatever the Content-Type says', async () => {
-    gw = await startGateway(simple());
+    gw = await fx.gateway(simple());
     const r = await call(`${gw.url}/v1/chat/completions`, { raw: JSON.stringify(chat('m')), method: 'POST', headers: { 'content-type': 'text/plain' } });
     expect(r.status).toBe(200);
   });
@@ -66,7 +57,7 @@ describe('malformed requests get 400 in OpenAI format', () => {
 
 describe('the gateway’s own answers', () => {
   it('404 model_not_found for an unknown model', async () => {
-    gw = await startGateway(simple());
+    gw = await fx.gateway(simple());
     const r = await call(`${gw.url}/v1/chat/completions`, { body: chat('nope') });
     expect(r.status).toBe(404);
     expectOpenAiError(r, 'model_not_found');
@@ -74,7 +65,7 @@ describe('the gateway’s own answers', () => {
   });
 
   it('404 in JSON for an unknown path or a wrong method', async () => {
-    gw = await startGateway(simple());
+    gw = await fx.gateway(simple());
     const a = await call(`${gw.url}/v1/nothing`);
     expect(a.status).toBe(404);
     expectOpenAiError(a, 'not_found');
@@ -84,7 +75,7 @@ describe('the gateway’s own answers', () => {
   });
 
   it('413 for a body over max_body_bytes, declared or streamed', async () => {
-    gw = await startGateway(simple({ max_body_bytes: 1000 }));
+    gw = await fx.gateway(simple({ max_body_bytes: 1000 }));
     const big = JSON.stringify(chat('m', { pad: 'x'.repeat(2000) }));
     const r = await call(`${gw.url}/v1/chat/completions`, { raw: big, method: 'POST' });
     expect(r.status).toBe(413);
@@ -97,27 +88,27 @@ describe('the gateway’s own answers', () => {
     });
     expect(res.statusCode).toBe(413);
     expect((await res.body.json()) as any).toMatchObject({ error: { code: 'request_too_large' } });
-    expect(double.received('p')).toHaveLength(0);
+    expect(fx.double.received('p')).toHaveLength(0);
     const ok = await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
     expect(ok.status).toBe(200);
   });
 
   it('503 when every provider of the model is disabled', async () => {
-    gw = await startGateway(simple());
+    gw = await fx.gateway(simple());
     const r = await call(`${gw.url}/v1/chat/completions`, { body: chat('off') });
     expect(r.status).toBe(503);
     expectOpenAiError(r, 'no_provider_available');
   });
 
   it('/v1/models lists the models that have an enabled provider', async () => {
-    gw = await startGateway(simple());
+    gw = await fx.gateway(simple());
     const r = await call(`${gw.url}/v1/models`);
     expect(r.status).toBe(200);
     expect(r.json).toEqual({ object: 'list', data: [{ id: 'm', object: 'model', created: 0, owned_by: 'api-gateway' }] });
   });
 
   it('/health answers 200', async () => {
-    gw = await startGateway(simple());
+    gw = await fx.gateway(simple());
     const r = await call(`${gw.url}/health`);
     expect(r.status).toBe(200);
     expect(r.json.status).toBe('ok');
@@ -126,7 +117,7 @@ describe('the gateway’s own answers', () => {
 
 describe('request ids', () => {
   it('keeps the client’s x-request-id and makes one otherwise', async () => {
-    gw = await startGateway(simple());
+    gw = await fx.gateway(simple());
     const mine = await call(`${gw.url}/v1/chat/completions`, { body: chat('m'), headers: { 'x-request-id': 'client-id-42' } });
     expect(mine.headers['x-request-id']).toBe('client-id-42');
     const made = await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
@@ -141,7 +132,7 @@ describe('request ids', () => {
 describe('gateway key', () => {
   const key = 'gw-secret-key-0123456789';
   it('guards every endpoint but /health, by Bearer or x-api-key, never by query string', async () => {
-    gw = await startGateway(simple({ api_key: key }));
+    gw = await fx.gateway(simple({ api_key: key }));
     const none = await call(`${gw.url}/v1/models`);
     expect(none.status).toBe(401);
     expectOpenAiError(none, 'invalid_api_key');
@@ -160,7 +151,7 @@ describe('gateway key', () => {
   });
 
   it('no key configured: open', async () => {
-    gw = await startGateway(simple());
+    gw = await fx.gateway(simple());
     expect((await call(`${gw.url}/v1/models`)).status).toBe(200);
   });
 });

@@ -1,20 +1,11 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createUpstreamDouble, type UpstreamDouble } from '../../tools/upstream-double.js';
-import { provider, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { provider, type RunningGateway } from '../helpers/gateway.js';
+import { useUpstreamDouble } from '../helpers/fixture.js';
 import { call, chat } from '../helpers/http.js';
 import { readStream } from '../helpers/sse.js';
 
-let double: UpstreamDouble;
+const fx = useUpstreamDouble();
 let gw: RunningGateway | undefined;
-beforeAll(async () => {
-  double = await createUpstreamDouble();
-});
-afterAll(() => double.close());
-beforeEach(() => double.reset());
-afterEach(async () => {
-  await gw?.close();
-  gw = undefined;
-});
 
 /** The value of one sample line, e.g. `gateway_requests_total{model="m",...}`. */
 function sample(text: string, name: string, labels: Record<string, string>): number | null {
@@ -29,12 +20,12 @@ function sample(text: string, name: string, labels: Record<string, string>): num
 
 describe('/metrics', () => {
   it('counts requests, tries, failovers, tokens, latency and time to first token; shows quota and cooldown', async () => {
-    gw = await startGateway({
+    gw = await fx.gateway({
       _global: { admin_key: 'admin-key-for-metrics-1', default_retry: 0 },
       m: {
         providers: [
-          provider('a', double.url('a'), { rate_limit: { requests_per_period: 100, tokens_per_period: 100000 } }),
-          provider('b', double.url('b'), { priority: 2 }),
+          provider('a', fx.double.url('a'), { rate_limit: { requests_per_period: 100, tokens_per_period: 100000 } }),
+          provider('b', fx.double.url('b'), { priority: 2 }),
         ],
       },
     });
@@ -43,7 +34,7 @@ describe('/metrics', () => {
 
     await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
     await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
-    double.script('a', { status: 503 });
+    fx.double.script('a', { status: 503 });
     await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
 
     const r = await call(`${gw.url}/metrics`, { headers: admin });

@@ -1,43 +1,29 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { createUpstreamDouble, type UpstreamDouble } from '../../tools/upstream-double.js';
+import { describe, expect, inject, it } from 'vitest';
 import { RedisStore } from '../../src/usage/redis-store.js';
-import { configFrom, provider, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { configFrom, provider } from '../helpers/gateway.js';
+import { useUpstreamDouble } from '../helpers/fixture.js';
 import { call, chat } from '../helpers/http.js';
 import { readStream } from '../helpers/sse.js';
 
-let double: UpstreamDouble;
-const gateways: RunningGateway[] = [];
+const fx = useUpstreamDouble();
+const gateway = fx.gateway;
 const redisUrl = inject('redisUrl');
-beforeAll(async () => {
-  double = await createUpstreamDouble();
-});
-afterAll(() => double.close());
-beforeEach(() => double.reset());
-afterEach(async () => {
-  await Promise.all(gateways.splice(0).map((g) => g.close()));
-});
-
-async function gateway(raw: unknown, deps: Parameters<typeof startGateway>[1] = {}): Promise<RunningGateway> {
-  const g = await startGateway(raw, deps);
-  gateways.push(g);
-  return g;
-}
 
 const limited = (rate_limit: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   _global: { default_retry: 0 },
-  m: { providers: [provider('p', double.url('p'), { rate_limit, ...extra })] },
+  m: { providers: [provider('p', fx.double.url('p'), { rate_limit, ...extra })] },
 });
 
 describe('request quotas are exact under concurrency', () => {
   it('one instance: 100 concurrent requests against a quota of 20 give exactly 20 answers', async () => {
     const gw = await gateway(limited({ requests_per_period: 20 }));
-    double.script('p', { delayMs: 50, times: 100 });
+    fx.double.script('p', { delayMs: 50, times: 100 });
     const answers = await Promise.all(Array.from({ length: 100 }, () => call(`${gw.url}/v1/chat/completions`, { body: chat('m') })));
     const statuses = answers.map((a) => a.status);
     expect(statuses.filter((s) => s === 200)).toHaveLength(20);
     expect(statuses.filter((s) => s === 429)).toHaveLength(80);
-    expect(double.received('p')).toHaveLength(20);
+    expect(fx.double.received('p')).toHaveLength(20);
     const stats = await call(`${gw.url}/admin/stats`);
     expect(stats.json.m.p.requests).toBe(20);
   });
@@ -47,13 +33,13 @@ describe('request quotas are exact under concurrency', () => {
     const a = await gateway(limited({ requests_per_period: 20 }), { store: new RedisStore(redisUrl!, prefix) });
     const b = await gateway(limited({ requests_per_period: 20 }), { store: new RedisStore(redisUrl!, prefix) });
     await new Promise((r) => setTimeout(r, 100));
-    double.script('p', { delayMs: 50, times: 100 });
+    fx.double.script('p', { delayMs: 50, times: 100 });
     const answers = await Promise.all(
       Array.from({ length: 100 }, (_, i) => call(`${(i % 2 ? a : b).url}/v1/chat/completions`, { body: chat('m') })),
     );
     expect(answers.filter((x) => x.status === 200)).toHaveLength(20);
     expect(answers.filter((x) => x.status === 429)).toHaveLength(80);
-    expect(double.received('p')).toHaveLength(20);
+    expect(fx.double.received('p')).toHaveLength(20);
     // Both instances show the same truth.
     expect((await call(`${a.url}/admin/stats`)).json.m.p.requests).toBe(20);
     expect((await call(`${b.url}/admin/stats`)).json.m.p.requests).toBe(20);
@@ -61,7 +47,7 @@ describe('request quotas are exact under concurrency', () => {
 
   it('a failed request gives its reservation back: failures never use up the quota', async () => {
     const gw = await gateway(limited({ requests_per_period: 2 }));
-    double.script('p', { status: 500, times: 5 });
+    fx.double.script('p', { status: 500, times: 5 });
     for (let i = 0; i < 5; i++) expect((await call(`${gw.url}/v1/chat/completions`, { body: chat('m') })).status).toBe(502);
     expect((await call(`${gw.url}/v1/chat/completions`, { body: chat('m') })).status).toBe(200);
     expect((await call(`${gw.url}/v1/chat/completions`, { body: chat('m') })).status).toBe(200);
@@ -70,7 +56,7 @@ describe('request quotas are exact under concurrency', () => {
 
   it('a client error returned unchanged does not count either', async () => {
     const gw = await gateway(limited({ requests_per_period: 1 }));
-    double.script('p', { status: 400 });
+    fx.double.script('p', { status: 400 });
     expect((await call(`${gw.url}/v1/chat/completions`, { body: chat('m') })).status).toBe(400);
     expect((await call(`${gw.url}/v1/chat/completions`, { body: chat('m') })).status).toBe(200);
   });
@@ -82,8 +68,8 @@ describe('routing with quotas', () => {
     const gw = await gateway({
       m: {
         providers: [
-          provider('daily', double.url('daily'), { rate_limit: { requests_per_period: 1, period_cron: '0 0 * * *' } }),
-          provider('half-hourly', double.url('half-hourly'), { priority: 2, rate_limit: { requests_per_period: 1, period_cron: '*/30 * * * *' } }),
+          provider('daily', fx.double.url('daily'), { rate_limit: { requests_per_period: 1, period_cron: '0 0 * * *' } }),
+          provider('half-hourly', fx.double.url('half-hourly'), { priority: 2, rate_limit: { requests_per_period: 1, period_cron: '*/30 * * * *' } }),
         ],
       },
     }, { now: () => now });
@@ -119,14 +105,14 @@ describe('routing with quotas', () => {
   it('skips providers whose max_context_length the prompt exceeds; none fits: 400 context_length_exceeded', async () => {
     const gw = await gateway({
       _global: { default_retry: 0 },
-      m: { providers: [provider('small', double.url('small'), { max_context_length: 50 }), provider('big', double.url('big'), { priority: 2, max_context_length: 5000 })] },
-      tiny: { providers: [provider('small', double.url('small'), { max_context_length: 50 })] },
+      m: { providers: [provider('small', fx.double.url('small'), { max_context_length: 50 }), provider('big', fx.double.url('big'), { priority: 2, max_context_length: 5000 })] },
+      tiny: { providers: [provider('small', fx.double.url('small'), { max_context_length: 50 })] },
     });
     const longPrompt = chat('m', { messages: [{ role: 'user', content: 'word '.repeat(300) }] });
     const r = await call(`${gw.url}/v1/chat/completions`, { body: longPrompt });
     expect(r.status).toBe(200);
     expect(r.headers['x-gateway-provider']).toBe('big');
-    expect(double.received('small')).toHaveLength(0);
+    expect(fx.double.received('small')).toHaveLength(0);
     const short = await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
     expect(short.headers['x-gateway-provider']).toBe('small');
     const none = await call(`${gw.url}/v1/chat/completions`, { body: { ...longPrompt, model: 'tiny' } });
@@ -146,7 +132,7 @@ describe('token counting', () => {
     expect(stats.requests).toBe(2);
     expect(stats.tokens).toBe(json.json.usage.total_tokens * 2);
     expect(stats.tokens_estimated).toBe(false);
-    double.script('p', { usage: false });
+    fx.double.script('p', { usage: false });
     await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
     await new Promise((r) => setTimeout(r, 20));
     stats = (await call(`${gw.url}/admin/stats`)).json.m.p;
@@ -159,8 +145,8 @@ describe('admin', () => {
   it('/admin/stats in the first version’s format', async () => {
     const now = Date.parse('2026-11-27T10:00:00Z');
     const gw = await gateway({
-      a: { providers: [provider('x', double.url('x'), { rate_limit: { requests_per_period: 10, tokens_per_period: 1000, period_cron: '0 */6 * * *' } })] },
-      b: { providers: [provider('y', double.url('y'))] },
+      a: { providers: [provider('x', fx.double.url('x'), { rate_limit: { requests_per_period: 10, tokens_per_period: 1000, period_cron: '0 */6 * * *' } })] },
+      b: { providers: [provider('y', fx.double.url('y'))] },
     }, { now: () => now, tz: 'Asia/Shanghai' });
     await call(`${gw.url}/v1/chat/completions`, { body: chat('a') });
     const stats = await call(`${gw.url}/admin/stats`);
@@ -185,7 +171,7 @@ describe('admin', () => {
 
   it('POST /admin/usage/reset resets a provider or a whole model by hand', async () => {
     const gw = await gateway({
-      m: { providers: [provider('p', double.url('p'), { rate_limit: { requests_per_period: 1 } }), provider('q', double.url('q'), { priority: 2 })] },
+      m: { providers: [provider('p', fx.double.url('p'), { rate_limit: { requests_per_period: 1 } }), provider('q', fx.double.url('q'), { priority: 2 })] },
     });
     await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
     await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
@@ -210,7 +196,7 @@ describe('periods and reloads', () => {
   it('logs `Reset usage` for each limited provider at each boundary', async () => {
     let now = Date.parse('2026-11-27T23:59:59Z');
     const gw = await gateway({
-      m: { providers: [provider('p', double.url('p'), { rate_limit: { requests_per_period: 5 } }), provider('free', double.url('free'))] },
+      m: { providers: [provider('p', fx.double.url('p'), { rate_limit: { requests_per_period: 5 } }), provider('free', fx.double.url('free'))] },
     }, { now: () => now });
     expect(gw.logText()).not.toContain('Reset usage');
     now = Date.parse('2026-11-28T00:00:01Z');
@@ -235,8 +221,8 @@ describe('periods and reloads', () => {
 describe('when the shared store is unreachable', () => {
   it('/health says 503; providers without a quota still serve; a model whose providers all have quotas gets 503', async () => {
     const gw = await gateway({
-      free: { providers: [provider('f', double.url('f'))] },
-      capped: { providers: [provider('c', double.url('c'), { rate_limit: { requests_per_period: 10 } })] },
+      free: { providers: [provider('f', fx.double.url('f'))] },
+      capped: { providers: [provider('c', fx.double.url('c'), { rate_limit: { requests_per_period: 10 } })] },
     }, { store: new RedisStore('redis://127.0.0.1:1') });
     const health = await call(`${gw.url}/health`);
     expect(health.status).toBe(503);
@@ -245,6 +231,6 @@ describe('when the shared store is unreachable', () => {
     const capped = await call(`${gw.url}/v1/chat/completions`, { body: chat('capped') });
     expect(capped.status).toBe(503);
     expect(capped.json.error.code).toBe('usage_store_unavailable');
-    expect(double.received('c')).toHaveLength(0);
+    expect(fx.double.received('c')).toHaveLength(0);
   });
 });

@@ -1,23 +1,15 @@
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createUpstreamDouble, type UpstreamDouble } from '../../tools/upstream-double.js';
-import { provider, startGatewayFromFile, type RunningGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { createUpstreamDouble } from '../../tools/upstream-double.js';
+import { provider, type RunningGateway } from '../helpers/gateway.js';
+import { useUpstreamDouble } from '../helpers/fixture.js';
 import { call, chat } from '../helpers/http.js';
 import { freePort, runGateway, waitFor } from '../helpers/process.js';
 
-let double: UpstreamDouble;
+const fx = useUpstreamDouble();
 let gw: RunningGateway | undefined;
-beforeAll(async () => {
-  double = await createUpstreamDouble();
-});
-afterAll(() => double.close());
-beforeEach(() => double.reset());
-afterEach(async () => {
-  await gw?.close();
-  gw = undefined;
-});
 
 function configFile(raw: unknown): string {
   const path = join(mkdtempSync(join(tmpdir(), 'gw-reload-')), 'provider.json');
@@ -38,16 +30,16 @@ const until = async (cond: () => boolean | Promise<boolean>, ms = 3000): Promise
   return false;
 };
 
-const one = (extra: Record<string, unknown> = {}) => ({ m: { providers: [provider('a', double.url('a'), extra)] } });
+const one = (extra: Record<string, unknown> = {}) => ({ m: { providers: [provider('a', fx.double.url('a'), extra)] } });
 const two = () => ({
-  m: { providers: [provider('a', double.url('a')), provider('b', double.url('b'), { priority: 2 })] },
-  n: { providers: [provider('c', double.url('c'))] },
+  m: { providers: [provider('a', fx.double.url('a')), provider('b', fx.double.url('b'), { priority: 2 })] },
+  n: { providers: [provider('c', fx.double.url('c'))] },
 });
 
 describe('POST /admin/reload', () => {
   it('swaps in the new file and answers what changed', async () => {
     const path = configFile(one());
-    gw = await startGatewayFromFile(path);
+    gw = await fx.gatewayFromFile(path);
     rewrite(path, two());
     const r = await call(`${gw.url}/admin/reload`, { method: 'POST' });
     expect(r.status).toBe(200);
@@ -65,8 +57,8 @@ describe('POST /admin/reload', () => {
 
   it('refuses a broken file with every error and keeps serving the running configuration', async () => {
     const path = configFile(one());
-    gw = await startGatewayFromFile(path);
-    rewrite(path, { m: { providers: [provider('a', 'ftp://nowhere', { weight: 0 }), provider('a', double.url('a'), { request_per_period: 3 })] } });
+    gw = await fx.gatewayFromFile(path);
+    rewrite(path, { m: { providers: [provider('a', 'ftp://nowhere', { weight: 0 }), provider('a', fx.double.url('a'), { request_per_period: 3 })] } });
     const r = await call(`${gw.url}/admin/reload`, { method: 'POST' });
     expect(r.status).toBe(400);
     expect(r.json.error.code).toBe('invalid_config');
@@ -81,25 +73,25 @@ describe('POST /admin/reload', () => {
   });
 
   it('keeps the counters and cooldowns of unchanged providers, and forgets the health of a changed endpoint', async () => {
-    const path = configFile({ m: { providers: [provider('a', double.url('a'), { retry: 0 }), provider('b', double.url('b'), { priority: 2 })] } });
-    gw = await startGatewayFromFile(path);
-    double.script('a', { status: 500 });
+    const path = configFile({ m: { providers: [provider('a', fx.double.url('a'), { retry: 0 }), provider('b', fx.double.url('b'), { priority: 2 })] } });
+    gw = await fx.gatewayFromFile(path);
+    fx.double.script('a', { status: 500 });
     await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
     await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
-    rewrite(path, { m: { providers: [provider('a', double.url('a'), { retry: 0 }), provider('b', double.url('b'), { priority: 2, weight: 20 })] } });
+    rewrite(path, { m: { providers: [provider('a', fx.double.url('a'), { retry: 0 }), provider('b', fx.double.url('b'), { priority: 2, weight: 20 })] } });
     const r = await call(`${gw.url}/admin/reload`, { method: 'POST' });
     expect(r.json.changes.providers.changed).toEqual(['m/b']);
     // a still cools down; b kept its two requests.
     expect((await call(`${gw.url}/v1/chat/completions`, { body: chat('m') })).headers['x-gateway-provider']).toBe('b');
     expect((await call(`${gw.url}/admin/stats`)).json.m.b.requests).toBe(3);
-    rewrite(path, { m: { providers: [provider('a', double.url('a2'), { retry: 0 }), provider('b', double.url('b'), { priority: 2, weight: 20 })] } });
+    rewrite(path, { m: { providers: [provider('a', fx.double.url('a2'), { retry: 0 }), provider('b', fx.double.url('b'), { priority: 2, weight: 20 })] } });
     await call(`${gw.url}/admin/reload`, { method: 'POST' });
     expect((await call(`${gw.url}/v1/chat/completions`, { body: chat('m') })).headers['x-gateway-provider']).toBe('a');
   });
 
   it('serializes concurrent reloads', async () => {
     const path = configFile(one());
-    gw = await startGatewayFromFile(path);
+    gw = await fx.gatewayFromFile(path);
     rewrite(path, two());
     const answers = await Promise.all(Array.from({ length: 5 }, () => call(`${gw!.url}/admin/reload`, { method: 'POST' })));
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
@@ -111,11 +103,11 @@ describe('POST /admin/reload', () => {
     const other = await createUpstreamDouble();
     try {
       const path = configFile({ m: { providers: [provider('old', other.url('old'))] } });
-      gw = await startGatewayFromFile(path);
+      gw = await fx.gatewayFromFile(path);
       other.script('old', { delayMs: 600 });
       const inFlight = call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
       await until(() => other.received('old').length === 1);
-      rewrite(path, { m: { providers: [provider('new', double.url('new'))] } });
+      rewrite(path, { m: { providers: [provider('new', fx.double.url('new'))] } });
       expect((await call(`${gw.url}/admin/reload`, { method: 'POST' })).status).toBe(200);
       expect((await call(`${gw.url}/v1/chat/completions`, { body: chat('m') })).headers['x-gateway-provider']).toBe('new');
       const done = await inFlight;
@@ -131,7 +123,7 @@ describe('POST /admin/reload', () => {
 describe('reload on a change of the file', () => {
   it('reloads after an edit; a half-written file never replaces a good configuration', async () => {
     const path = configFile(one());
-    gw = await startGatewayFromFile(path);
+    gw = await fx.gatewayFromFile(path);
     gw.state.watchConfig();
     // A half-written save, then quiet: refused, the old configuration stays.
     writeFileSync(path, '{"m": {"providers": [');

@@ -1,27 +1,18 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createUpstreamDouble, type UpstreamDouble } from '../../tools/upstream-double.js';
-import { provider, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { provider, type RunningGateway } from '../helpers/gateway.js';
+import { useUpstreamDouble } from '../helpers/fixture.js';
 import { call, chat } from '../helpers/http.js';
 
-let double: UpstreamDouble;
+const fx = useUpstreamDouble();
 let gw: RunningGateway | undefined;
-beforeAll(async () => {
-  double = await createUpstreamDouble();
-});
-afterAll(() => double.close());
-beforeEach(() => double.reset());
-afterEach(async () => {
-  await gw?.close();
-  gw = undefined;
-});
 
 const GATEWAY_KEY = 'gw-key-must-not-leak-777';
 const config = (global: Record<string, unknown> = {}) => ({
   _global: { default_retry: 1, api_key: GATEWAY_KEY, ...global },
   m: {
     providers: [
-      provider('primary', double.url('primary'), { priority: 1, custom_headers: { 'x-secret-header': 'header-secret-value-99' } }),
-      provider('backup', double.url('backup'), { priority: 2 }),
+      provider('primary', fx.double.url('primary'), { priority: 1, custom_headers: { 'x-secret-header': 'header-secret-value-99' } }),
+      provider('backup', fx.double.url('backup'), { priority: 2 }),
     ],
   },
 });
@@ -29,8 +20,8 @@ const auth = { authorization: `Bearer ${GATEWAY_KEY}` };
 
 describe('request logs', () => {
   it('logs the selection, each switch with its reason, and one line per request', async () => {
-    gw = await startGateway(config());
-    double.script('primary', { status: 503, times: 2 });
+    gw = await fx.gateway(config());
+    fx.double.script('primary', { status: 503, times: 2 });
     const r = await call(`${gw.url}/v1/chat/completions`, { body: chat('m'), headers: { ...auth, 'x-request-id': 'trace-me-1' } });
     expect(r.status).toBe(200);
     await new Promise((res) => setTimeout(res, 20));
@@ -50,9 +41,9 @@ describe('request logs', () => {
   });
 
   it('writes the final line at ERROR level when every provider failed', async () => {
-    gw = await startGateway(config());
-    double.script('primary', { status: 500, times: 2 });
-    double.script('backup', { status: 500, times: 2 });
+    gw = await fx.gateway(config());
+    fx.double.script('primary', { status: 500, times: 2 });
+    fx.double.script('backup', { status: 500, times: 2 });
     await call(`${gw.url}/v1/chat/completions`, { body: chat('m'), headers: { ...auth, 'x-request-id': 'trace-me-2' } });
     await new Promise((res) => setTimeout(res, 20));
     const line = gw.logs.find((l) => l.reqId === 'trace-me-2' && l.path === '/v1/chat/completions');
@@ -60,15 +51,15 @@ describe('request logs', () => {
   });
 
   it('writes no request line when log_requests is false', async () => {
-    gw = await startGateway(config({ log_requests: false }));
+    gw = await fx.gateway(config({ log_requests: false }));
     await call(`${gw.url}/v1/chat/completions`, { body: chat('m'), headers: { ...auth, 'x-request-id': 'quiet-1' } });
     await new Promise((res) => setTimeout(res, 20));
     expect(gw.logs.filter((l) => l.reqId === 'quiet-1' && l.path)).toHaveLength(0);
   });
 
   it('never writes a key, even when one is sent back in an error or a failed auth', async () => {
-    gw = await startGateway(config());
-    double.script('primary', { status: 400, body: { error: { message: 'bad key sk-test-primary-secret-key' } } });
+    gw = await fx.gateway(config());
+    fx.double.script('primary', { status: 400, body: { error: { message: 'bad key sk-test-primary-secret-key' } } });
     await call(`${gw.url}/v1/chat/completions`, { body: chat('m'), headers: auth });
     await call(`${gw.url}/v1/chat/completions`, { body: chat('m'), headers: { authorization: 'Bearer wrong-key-but-still-a-key' } });
     gw.state.log.logger.warn({ oops: 'sk-test-backup-secret-key' }, `leak attempt ${GATEWAY_KEY} header-secret-value-99`);

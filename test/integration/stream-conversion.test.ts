@@ -1,38 +1,29 @@
 import OpenAI from 'openai';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createUpstreamDouble, type UpstreamDouble } from '../../tools/upstream-double.js';
-import { provider, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { provider, type RunningGateway } from '../helpers/gateway.js';
+import { useUpstreamDouble } from '../helpers/fixture.js';
 import { call, chat } from '../helpers/http.js';
 import { readStream } from '../helpers/sse.js';
 
-let double: UpstreamDouble;
+const fx = useUpstreamDouble();
 let gw: RunningGateway | undefined;
-beforeAll(async () => {
-  double = await createUpstreamDouble();
-});
-afterAll(() => double.close());
-beforeEach(() => double.reset());
-afterEach(async () => {
-  await gw?.close();
-  gw = undefined;
-});
 
 /** `json-only` answers only JSON, `stream-only` only streams. */
 const config = () => ({
   _global: { default_retry: 0 },
-  jsononly: { providers: [provider('json-only', double.url('json-only'), { stream_support: false })] },
-  streamonly: { providers: [provider('stream-only', double.url('stream-only'), { non_stream_support: false })] },
+  jsononly: { providers: [provider('json-only', fx.double.url('json-only'), { stream_support: false })] },
+  streamonly: { providers: [provider('stream-only', fx.double.url('stream-only'), { non_stream_support: false })] },
 });
 const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
 
 describe('client streams, provider answers only JSON', () => {
   it('asks the provider for JSON and answers SSE: role, content, finish, [DONE]', async () => {
-    gw = await startGateway(config());
-    double.script('json-only', { content: 'Converted answer' });
+    gw = await fx.gateway(config());
+    fx.double.script('json-only', { content: 'Converted answer' });
     const s = await readStream(`${gw.url}/v1/chat/completions`, chat('jsononly', { stream: true }));
     expect(s.status).toBe(200);
     expect(s.headers['content-type']).toContain('text/event-stream');
-    const sent = double.received('json-only')[0]!.body as Record<string, unknown>;
+    const sent = fx.double.received('json-only')[0]!.body as Record<string, unknown>;
     expect(sent.stream).toBeUndefined();
     expect(sent.stream_options).toBeUndefined();
     expect(s.data.at(-1)).toBe('[DONE]');
@@ -45,15 +36,15 @@ describe('client streams, provider answers only JSON', () => {
   });
 
   it('adds the usage chunk when the client asked include_usage', async () => {
-    gw = await startGateway(config());
+    gw = await fx.gateway(config());
     const s = await readStream(`${gw.url}/v1/chat/completions`, chat('jsononly', { stream: true, stream_options: { include_usage: true } }));
     const chunks = s.data.slice(0, -1).map((d) => JSON.parse(d));
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { total_tokens: expect.any(Number) } });
   });
 
   it('converts tool calls, and the openai client reads them like native ones', async () => {
-    gw = await startGateway(config());
-    double.script('json-only', { toolCalls: true });
+    gw = await fx.gateway(config());
+    fx.double.script('json-only', { toolCalls: true });
     const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'x', maxRetries: 0 });
     const stream = await client.chat.completions.create({ model: 'jsononly', stream: true, messages: [{ role: 'user', content: 'Weather?' }], tools: tools as never });
     const calls: Record<number, { id: string; name: string; args: string }> = {};
@@ -72,8 +63,8 @@ describe('client streams, provider answers only JSON', () => {
   });
 
   it('converts /v1/completions too', async () => {
-    gw = await startGateway(config());
-    double.script('json-only', { content: 'legacy text' });
+    gw = await fx.gateway(config());
+    fx.double.script('json-only', { content: 'legacy text' });
     const s = await readStream(`${gw.url}/v1/completions`, { model: 'jsononly', prompt: 'Say', stream: true });
     const chunks = s.data.slice(0, -1).map((d) => JSON.parse(d));
     expect(chunks.map((c) => c.choices[0].text).join('')).toBe('legacy text');
@@ -82,13 +73,13 @@ describe('client streams, provider answers only JSON', () => {
   });
 
   it('a failure before any output is a JSON error with its status, not a 200 stream', async () => {
-    gw = await startGateway(config());
-    double.script('json-only', { status: 500 });
+    gw = await fx.gateway(config());
+    fx.double.script('json-only', { status: 500 });
     const s = await readStream(`${gw.url}/v1/chat/completions`, chat('jsononly', { stream: true }));
     expect(s.status).toBe(502);
     expect(s.headers['content-type']).toContain('application/json');
     expect(JSON.parse(s.text).error.code).toBe('all_providers_failed');
-    double.script('json-only', { status: 400, body: { error: { message: 'bad', type: 'invalid_request_error', param: null, code: null } } });
+    fx.double.script('json-only', { status: 400, body: { error: { message: 'bad', type: 'invalid_request_error', param: null, code: null } } });
     const bad = await readStream(`${gw.url}/v1/chat/completions`, chat('jsononly', { stream: true }));
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.text).error.message).toBe('bad');
@@ -97,12 +88,12 @@ describe('client streams, provider answers only JSON', () => {
 
 describe('client wants JSON, provider only streams', () => {
   it('asks the provider to stream (with usage) and answers one chat.completion', async () => {
-    gw = await startGateway(config());
-    double.script('stream-only', { content: 'Folded from five pieces', chunks: 5 });
+    gw = await fx.gateway(config());
+    fx.double.script('stream-only', { content: 'Folded from five pieces', chunks: 5 });
     const r = await call(`${gw.url}/v1/chat/completions`, { body: chat('streamonly') });
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toContain('application/json');
-    const sent = double.received('stream-only')[0]!.body as Record<string, unknown>;
+    const sent = fx.double.received('stream-only')[0]!.body as Record<string, unknown>;
     expect(sent).toMatchObject({ stream: true, stream_options: { include_usage: true } });
     expect(r.json).toMatchObject({
       object: 'chat.completion',
@@ -115,8 +106,8 @@ describe('client wants JSON, provider only streams', () => {
   });
 
   it('merges tool calls by index, and the openai client reads the answer', async () => {
-    gw = await startGateway(config());
-    double.script('stream-only', { toolCalls: true, chunks: 4 });
+    gw = await fx.gateway(config());
+    fx.double.script('stream-only', { toolCalls: true, chunks: 4 });
     const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'x', maxRetries: 0 });
     const r = await client.chat.completions.create({ model: 'streamonly', messages: [{ role: 'user', content: 'Weather?' }], tools: tools as never });
     expect(r.choices[0]?.finish_reason).toBe('tool_calls');
@@ -126,18 +117,18 @@ describe('client wants JSON, provider only streams', () => {
   });
 
   it('folds /v1/completions into one text_completion', async () => {
-    gw = await startGateway(config());
-    double.script('stream-only', { content: 'abcdef', chunks: 3 });
+    gw = await fx.gateway(config());
+    fx.double.script('stream-only', { content: 'abcdef', chunks: 3 });
     const r = await call(`${gw.url}/v1/completions`, { body: { model: 'streamonly', prompt: 'x' } });
     expect(r.json).toMatchObject({ object: 'text_completion', choices: [{ text: 'abcdef', finish_reason: 'stop' }] });
   });
 
   it('a stream cut before its end is a failed try, retried', async () => {
-    gw = await startGateway({ streamonly: { providers: [provider('stream-only', double.url('stream-only'), { non_stream_support: false, retry: 1 })] } });
-    double.script('stream-only', { chunks: 5, dropAfterChunks: 3 });
+    gw = await fx.gateway({ streamonly: { providers: [provider('stream-only', fx.double.url('stream-only'), { non_stream_support: false, retry: 1 })] } });
+    fx.double.script('stream-only', { chunks: 5, dropAfterChunks: 3 });
     const r = await call(`${gw.url}/v1/chat/completions`, { body: chat('streamonly') });
     expect(r.status).toBe(200);
     expect(r.headers['x-gateway-tries']).toBe('2');
-    expect(double.received('stream-only')).toHaveLength(2);
+    expect(fx.double.received('stream-only')).toHaveLength(2);
   });
 });

@@ -1,29 +1,20 @@
 import { request } from 'undici';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createUpstreamDouble, type UpstreamDouble } from '../../tools/upstream-double.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { UsageRecord } from '../../src/usage/sink.js';
-import { provider, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { provider, type RunningGateway } from '../helpers/gateway.js';
+import { useUpstreamDouble } from '../helpers/fixture.js';
 import { call, chat } from '../helpers/http.js';
 import { readStream } from '../helpers/sse.js';
 
-let double: UpstreamDouble;
+const fx = useUpstreamDouble();
 let gw: RunningGateway | undefined;
 let usage: UsageRecord[];
-beforeAll(async () => {
-  double = await createUpstreamDouble();
-});
-afterAll(() => double.close());
 beforeEach(() => {
-  double.reset();
   usage = [];
-});
-afterEach(async () => {
-  await gw?.close();
-  gw = undefined;
 });
 
 const start = (extra: Record<string, unknown> = {}) =>
-  startGateway({ _global: { default_retry: 0 }, m: { providers: [provider('p', double.url('p'), extra)] } }, { usage: { record: (u) => usage.push(u) } });
+  fx.gateway({ _global: { default_retry: 0 }, m: { providers: [provider('p', fx.double.url('p'), extra)] } }, { usage: { record: (u) => usage.push(u) } });
 
 const until = async (cond: () => boolean, ms = 2000): Promise<void> => {
   const deadline = Date.now() + ms;
@@ -35,7 +26,7 @@ describe('usage of streams', () => {
     gw = await start();
     const s = await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
     await until(() => usage.length === 1);
-    expect(double.received('p')[0]!.body).toMatchObject({ stream_options: { include_usage: true } });
+    expect(fx.double.received('p')[0]!.body).toMatchObject({ stream_options: { include_usage: true } });
     const chunks = s.data.slice(0, -1).map((d) => JSON.parse(d));
     expect(chunks.some((c) => c.usage)).toBe(false);
     expect(s.data.at(-1)).toBe('[DONE]');
@@ -53,7 +44,7 @@ describe('usage of streams', () => {
 
   it('estimates usage with the tokenizer when the upstream reports none, and marks it', async () => {
     gw = await start();
-    double.script('p', { usage: false, content: 'one two three four five six seven eight', chunks: 4 });
+    fx.double.script('p', { usage: false, content: 'one two three four five six seven eight', chunks: 4 });
     await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
     // Recorded once the tokenizer is loaded (on first need), just after the stream ended.
     await until(() => usage.length === 1);
@@ -71,7 +62,7 @@ describe('usage of streams', () => {
   it('counts JSON answers from the reported usage, or an estimate', async () => {
     gw = await start();
     await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
-    double.script('p', { usage: false });
+    fx.double.script('p', { usage: false });
     await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
     expect(usage.map((u) => u.estimated)).toEqual([false, true]);
     expect(usage[1]!.totalTokens).toBeGreaterThan(0);
@@ -81,7 +72,7 @@ describe('usage of streams', () => {
 describe('timeouts on streams', () => {
   it('bound the silence between chunks, never the length: 8 chunks 400 ms apart pass under timeout 1 s', async () => {
     gw = await start({ timeout: 1 });
-    double.script('p', { chunks: 8, chunkDelayMs: 400 });
+    fx.double.script('p', { chunks: 8, chunkDelayMs: 400 });
     const s = await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
     expect(s.data.at(-1)).toBe('[DONE]');
     expect(s.arrivals.at(-1)!).toBeGreaterThan(2500);
@@ -89,7 +80,7 @@ describe('timeouts on streams', () => {
 
   it('a silence longer than the timeout mid-stream ends the stream with an error event', async () => {
     gw = await start({ timeout: 1 });
-    double.script('p', { chunks: 3, chunkDelayMs: 1600 });
+    fx.double.script('p', { chunks: 3, chunkDelayMs: 1600 });
     const s = await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
     expect(s.data).not.toContain('[DONE]');
     expect(JSON.parse(s.data.at(-1)!).error.code).toBe('stream_interrupted');
@@ -99,17 +90,17 @@ describe('timeouts on streams', () => {
 describe('client disconnect', () => {
   it('aborts the upstream at once when the client leaves before the upstream answered, and records the prompt', async () => {
     gw = await start();
-    double.script('p', { delayMs: 5000 });
+    fx.double.script('p', { delayMs: 5000 });
     const ac = new AbortController();
     const pending = request(`${gw.url}/v1/chat/completions`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(chat('m', { stream: true })), signal: ac.signal,
     }).catch(() => undefined);
-    await until(() => double.received('p').length === 1);
+    await until(() => fx.double.received('p').length === 1);
     const left = Date.now();
     ac.abort();
     await pending;
-    await until(() => double.received('p')[0]!.closedEarly === true);
-    expect(double.received('p')[0]!.closedEarly).toBe(true);
+    await until(() => fx.double.received('p')[0]!.closedEarly === true);
+    expect(fx.double.received('p')[0]!.closedEarly).toBe(true);
     expect(Date.now() - left).toBeLessThan(1000);
     await until(() => usage.length === 1);
     expect(usage[0]).toMatchObject({ success: false, estimated: true, completionTokens: 0 });
@@ -118,7 +109,7 @@ describe('client disconnect', () => {
 
   it('aborts the upstream mid-stream and records what was streamed so far', async () => {
     gw = await start();
-    double.script('p', { usage: false, chunks: 40, chunkDelayMs: 50, content: 'word '.repeat(40) });
+    fx.double.script('p', { usage: false, chunks: 40, chunkDelayMs: 50, content: 'word '.repeat(40) });
     const res = await request(`${gw.url}/v1/chat/completions`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(chat('m', { stream: true })),
     });
@@ -127,8 +118,8 @@ describe('client disconnect', () => {
     await new Promise((r) => setTimeout(r, 300));
     const left = Date.now();
     res.body.destroy();
-    await until(() => double.received('p')[0]!.closedEarly === true);
-    expect(double.received('p')[0]!.closedEarly).toBe(true);
+    await until(() => fx.double.received('p')[0]!.closedEarly === true);
+    expect(fx.double.received('p')[0]!.closedEarly).toBe(true);
     expect(Date.now() - left).toBeLessThan(1000);
     await until(() => usage.length === 1);
     expect(usage[0]).toMatchObject({ success: true, estimated: true });
@@ -143,7 +134,7 @@ describe('backpressure', () => {
   it('a client that does not read holds the upstream back instead of filling the gateway’s memory', async () => {
     gw = await start();
     // 400 chunks of 64 KiB: about 25 MiB, far more than socket buffers hold.
-    double.script('p', { chunks: 400, padChunks: 64 * 1024, content: 'z'.repeat(400) });
+    fx.double.script('p', { chunks: 400, padChunks: 64 * 1024, content: 'z'.repeat(400) });
     const res = await request(`${gw.url}/v1/chat/completions`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(chat('m', { stream: true })),
     });
@@ -151,10 +142,10 @@ describe('backpressure', () => {
     await it.next();
     await new Promise((r) => setTimeout(r, 1000));
     // Nobody reads: the upstream cannot finish writing.
-    expect(double.received('p')[0]!.finished).toBe(false);
+    expect(fx.double.received('p')[0]!.finished).toBe(false);
     let bytes = 0;
     for (let n = await it.next(); !n.done; n = await it.next()) bytes += (n.value as Buffer).length;
     expect(bytes).toBeGreaterThan(25 * 1024 * 1024);
-    expect(double.received('p')[0]!.finished).toBe(true);
+    expect(fx.double.received('p')[0]!.finished).toBe(true);
   });
 });

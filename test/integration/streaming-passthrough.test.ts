@@ -1,31 +1,22 @@
 import { request } from 'undici';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createUpstreamDouble, type UpstreamDouble } from '../../tools/upstream-double.js';
-import { provider, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import { provider, type RunningGateway } from '../helpers/gateway.js';
+import { useUpstreamDouble } from '../helpers/fixture.js';
 import { chat } from '../helpers/http.js';
 import { readStream } from '../helpers/sse.js';
 
-let double: UpstreamDouble;
+const fx = useUpstreamDouble();
 let gw: RunningGateway | undefined;
-beforeAll(async () => {
-  double = await createUpstreamDouble();
-});
-afterAll(() => double.close());
-beforeEach(() => double.reset());
-afterEach(async () => {
-  await gw?.close();
-  gw = undefined;
-});
 
 const config = () => ({
   _global: { default_retry: 1 },
-  m: { providers: [provider('primary', double.url('primary'), { priority: 1 }), provider('backup', double.url('backup'), { priority: 2 })] },
+  m: { providers: [provider('primary', fx.double.url('primary'), { priority: 1 }), provider('backup', fx.double.url('backup'), { priority: 2 })] },
 });
 
 describe('streaming pass-through', () => {
   it('relays the upstream SSE bytes unchanged, with SSE headers', async () => {
-    gw = await startGateway(config());
-    double.script('primary', { content: 'Hello streaming world', chunks: 4 });
+    gw = await fx.gateway(config());
+    fx.double.script('primary', { content: 'Hello streaming world', chunks: 4 });
     const s = await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
     expect(s.status).toBe(200);
     expect(s.headers['content-type']).toContain('text/event-stream');
@@ -38,12 +29,12 @@ describe('streaming pass-through', () => {
     expect(events.at(-1).choices[0].finish_reason).toBe('stop');
     // Byte for byte: every event is exactly one `data: …\n\n` block as the double wrote it.
     expect(s.text).toBe(s.data.map((d) => `data: ${d}\n\n`).join(''));
-    expect(double.received('primary')[0]!.body).toMatchObject({ stream: true, model: 'upstream-primary' });
+    expect(fx.double.received('primary')[0]!.body).toMatchObject({ stream: true, model: 'upstream-primary' });
   });
 
   it('forwards each chunk as it arrives, never buffering the whole answer', async () => {
-    gw = await startGateway(config());
-    double.script('primary', { chunks: 4, chunkDelayMs: 150 });
+    gw = await fx.gateway(config());
+    fx.double.script('primary', { chunks: 4, chunkDelayMs: 150 });
     const s = await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
     expect(s.data.at(-1)).toBe('[DONE]');
     // 6 events 150 ms apart: the first chunk reaches the client long before the last.
@@ -52,8 +43,8 @@ describe('streaming pass-through', () => {
   });
 
   it('fails over before the first byte like a JSON request', async () => {
-    gw = await startGateway(config());
-    double.script('primary', { status: 503, times: 2 });
+    gw = await fx.gateway(config());
+    fx.double.script('primary', { status: 503, times: 2 });
     const s = await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
     expect(s.status).toBe(200);
     expect(s.headers['x-gateway-provider']).toBe('backup');
@@ -62,17 +53,17 @@ describe('streaming pass-through', () => {
   });
 
   it('retries a stream that breaks before its first byte', async () => {
-    gw = await startGateway(config());
-    double.script('primary', { dropAfterChunks: 0 });
+    gw = await fx.gateway(config());
+    fx.double.script('primary', { dropAfterChunks: 0 });
     const s = await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
     expect(s.status).toBe(200);
     expect(s.data.at(-1)).toBe('[DONE]');
-    expect(double.received('primary')).toHaveLength(2);
+    expect(fx.double.received('primary')).toHaveLength(2);
   });
 
   it('ends the stream with an error event and no [DONE] when the upstream breaks mid-stream', async () => {
-    gw = await startGateway(config());
-    double.script('primary', { chunks: 5, dropAfterChunks: 3, chunkDelayMs: 20 });
+    gw = await fx.gateway(config());
+    fx.double.script('primary', { chunks: 5, dropAfterChunks: 3, chunkDelayMs: 20 });
     const s = await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
     expect(s.status).toBe(200);
     expect(s.data).not.toContain('[DONE]');
@@ -80,13 +71,13 @@ describe('streaming pass-through', () => {
     expect(last.error.code).toBe('stream_interrupted');
     expect(s.data.length).toBe(4);
     // No switch once bytes reached the client.
-    expect(double.received('backup')).toHaveLength(0);
-    expect(double.received('primary')).toHaveLength(1);
+    expect(fx.double.received('backup')).toHaveLength(0);
+    expect(fx.double.received('primary')).toHaveLength(1);
   });
 
   it('aborts the upstream request when the client goes away', async () => {
-    gw = await startGateway(config());
-    double.script('primary', { chunks: 50, chunkDelayMs: 100 });
+    gw = await fx.gateway(config());
+    fx.double.script('primary', { chunks: 50, chunkDelayMs: 100 });
     const res = await request(`${gw.url}/v1/chat/completions`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(chat('m', { stream: true })),
     });
@@ -94,7 +85,7 @@ describe('streaming pass-through', () => {
     await it.next();
     res.body.destroy();
     const deadline = Date.now() + 2000;
-    while (!double.received('primary')[0]?.closedEarly && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(double.received('primary')[0]!.closedEarly).toBe(true);
+    while (!fx.double.received('primary')[0]?.closedEarly && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(fx.double.received('primary')[0]!.closedEarly).toBe(true);
   });
 });
