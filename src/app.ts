@@ -62,7 +62,6 @@ export interface GatewayState {
   watchConfig(): void;
   readonly health: HealthBook;
   readonly rr: RoundRobinState;
-  readonly pools: Pools;
   readonly proxyDeps: ProxyDeps;
   readonly now: () => number;
   readonly log: GatewayLogger;
@@ -126,7 +125,6 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     watchConfig: () => reloader?.watch(),
     health,
     rr,
-    pools,
     now,
     log: deps.log,
     usage: extraSink ? { record: (u) => (quota.record(u), extraSink.record(u)) } : quota,
