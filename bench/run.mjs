@@ -5,6 +5,9 @@
 //   --seconds N        length of each measurement (default 10)
 //   --rounds N         rounds (default 3); the median of the rounds is reported
 //   --out FILE         where the table goes (default bench/RESULTS.md)
+//   --baseline DIR     also run the gateway built in DIR (another checkout, e.g. the last release)
+//                      side by side, in the same rounds: before/after numbers from one run
+//   --quick            direct and gateway(s) only: no nginx, Portkey, variants or slow streams
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -20,6 +23,8 @@ const { values: opts } = parseArgs({
     seconds: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' },
     out: { type: 'string', default: join(ROOT, 'bench', 'RESULTS.md') },
+    baseline: { type: 'string' },
+    quick: { type: 'boolean', default: false },
   },
 });
 const smoke = opts.smoke;
@@ -45,10 +50,14 @@ async function main() {
 
   const targets = [{ name: 'direct', url: `${upstream}/chat/completions`, headers: {}, pid: up.pid }];
   targets.push(await gateway('gateway', upstream, {}));
+  if (opts.baseline) {
+    const rev = execFileSync('git', ['-C', opts.baseline, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    targets.push(await gateway(`gateway (baseline ${rev})`, upstream, { root: opts.baseline }));
+  }
 
   const variants = [];
   let slow = null;
-  if (!smoke) {
+  if (!smoke && !opts.quick) {
     targets.push(await nodeFloor(upstream));
     if (ensureDebian('/usr/sbin/nginx', 'nginx-light')) targets.push(await nginx(upPort));
     else log('nginx not installed and cannot be: left out');
@@ -79,7 +88,7 @@ async function main() {
     }
   }
 
-  if (!smoke) {
+  if (!smoke && !opts.quick) {
     // 1,000 slow streams at once (a chunk every 50 ms): memory and added time to first token.
     await fetch(`http://127.0.0.1:${upPort}/_double/default/bench`, { method: 'POST', body: JSON.stringify({ chunks: 20, chunkDelayMs: 50 }) });
     const gw = targets[1];
@@ -94,7 +103,7 @@ async function main() {
   process.stdout.write(report);
 }
 
-async function gateway(name, upstream, { log_requests = true, quota = false, redisUrl = null }) {
+async function gateway(name, upstream, { log_requests = true, quota = false, redisUrl = null, root = ROOT }) {
   const port = await freePort();
   const dir = mkdtempSync(join(work, 'gw-'));
   const provider = { name: 'double', endpoint: upstream, api_key: 'sk-bench-not-secret', model: 'bench-upstream', retry: 0 };
@@ -103,7 +112,7 @@ async function gateway(name, upstream, { log_requests = true, quota = false, red
   const env = { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', CONFIG_PATH: join(dir, 'provider.json'), DATA_DIR: join(dir, 'data'), LOG_DIR: join(dir, 'logs'), LOG_LEVEL: 'info' };
   if (redisUrl) env.REDIS_URL = redisUrl;
   // stdout goes nowhere: the log file under LOG_DIR is written all the same, as in production.
-  const proc = start(name, process.execPath, [join(ROOT, 'dist/src/main.js')], { env });
+  const proc = start(name, process.execPath, [join(root, 'dist/src/main.js')], { env });
   await waitForPort(port);
   return { name, url: `http://127.0.0.1:${port}/v1/chat/completions`, headers: {}, pid: proc.pid };
 }
@@ -208,7 +217,7 @@ function render(scenarios, results, slow) {
     }
     lines.push('');
   }
-  if (!smoke) lines.push(...targetsTable(scenarios, row));
+  if (!smoke && !opts.quick) lines.push(...targetsTable(scenarios, row));
   if (slow) {
     lines.push('## 1,000 concurrent slow streams (a chunk every 50 ms)', '', '| | TTFT p50 ms | TTFT p99 ms | errors |', '|---|---:|---:|---:|');
     lines.push(`| direct | ${f(slow.direct.p50, 2)} | ${f(slow.direct.p99, 2)} | ${slow.direct.errors} |`);

@@ -4,7 +4,7 @@ import { sameUpstream } from './config/diff.js';
 import type { GatewayConfig } from './config/load.js';
 import { Reloader, type ReloadResult } from './config/reloader.js';
 import { GatewayError, internalError, routeNotFound, shuttingDown, unauthorized } from './errors.js';
-import type { GatewayLogger } from './observability/logger.js';
+import type { GatewayLogger, Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { finishRequest, newTrace, type RequestTrace } from './observability/request-log.js';
 import { Traffic } from './observability/traffic.js';
@@ -14,6 +14,7 @@ import { registerAdminRoutes } from './server/admin.js';
 import { guardFor, keyMatches, presentedKey } from './server/auth.js';
 import { registerBodyParser } from './server/body.js';
 import { registerDashboard } from './server/dashboard.js';
+import { Inflight } from './server/inflight.js';
 import { registerOpenAiRoutes } from './server/openai.js';
 import { Pools } from './upstream/pools.js';
 import { defaultBackoff, type ProxyDeps } from './upstream/proxy.js';
@@ -49,6 +50,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     trace: RequestTrace;
     startedAt: number;
+    /** The usage accounting that runs after the reply: the log line waits for it. */
+    settled: Promise<void> | null;
   }
 }
 
@@ -65,6 +68,9 @@ export interface GatewayState {
   readonly proxyDeps: ProxyDeps;
   readonly now: () => number;
   readonly log: GatewayLogger;
+  readonly logger: Logger;
+  /** Requests in flight and their accounting: a shutdown waits for them before closing the store. */
+  readonly inflight: Inflight;
   /** Where each finished request's usage goes. */
   readonly usage: UsageSink;
   readonly quota: Quota;
@@ -118,6 +124,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   });
 
   const traffic = new Traffic(now);
+  const inflight = new Inflight();
   const state: GatewayState = {
     config: () => config,
     swap,
@@ -127,6 +134,8 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     rr,
     now,
     log: deps.log,
+    logger,
+    inflight,
     usage: extraSink ? { record: (u) => (quota.record(u), extraSink.record(u)) } : quota,
     quota,
     metrics,
@@ -168,6 +177,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
 
   app.decorateRequest('trace', null as unknown as RequestTrace);
   app.decorateRequest('startedAt', 0);
+  app.decorateRequest('settled', null);
   registerBodyParser(app, () => config.global.max_body_bytes);
 
   app.addHook('onRequest', async (request, reply) => {
@@ -182,7 +192,9 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     if (expected && !keyMatches(presentedKey(request), expected)) throw unauthorized();
   });
   app.addHook('onResponse', async (request, reply) => {
-    if (!request.trace.hijacked) state.finishRequest(request, reply.statusCode);
+    if (request.trace.hijacked) return;
+    if (request.settled) await request.settled;
+    state.finishRequest(request, reply.statusCode);
   });
 
   app.setErrorHandler((err, request, reply) => {
@@ -209,6 +221,8 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   registerDashboard(app, () => Boolean(config.global.admin_key || config.global.api_key));
   app.addHook('onClose', async () => {
     reloader?.close();
+    // Streams cut at the shutdown deadline record their usage before the store closes.
+    await inflight.settle(5000);
     await pools.close();
     await quota.close();
   });

@@ -63,3 +63,15 @@ export const shuttingDown = (): GatewayError =>
 
 export const internalError = (): GatewayError =>
   new GatewayError(500, 'internal_error', 'internal_error', 'The gateway failed to handle the request.');
+
+export const allProvidersRateLimited = (model: string, retryAfterSeconds: number, tried: string): GatewayError =>
+  new GatewayError(429, 'rate_limit_error', 'rate_limited',
+    `Every provider of model '${model}' is rate-limited or over its quota. Tried: ${tried}.`, null,
+    { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
+
+export const endpointNotSupported = (model: string, endpoint: string): GatewayError =>
+  new GatewayError(400, 'invalid_request_error', 'endpoint_not_supported', `No provider of model '${model}' can serve ${endpoint}.`, 'model');
+
+/** The error event that ends a stream the upstream broke off after its first byte (no `[DONE]` follows). */
+export const streamInterrupted = (): GatewayError =>
+  new GatewayError(502, 'upstream_error', 'stream_interrupted', 'The upstream provider broke off the stream; the answer is incomplete.');

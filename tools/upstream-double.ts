@@ -57,6 +57,18 @@ export interface Behavior {
   content?: string;
   /** How many requests this behaviour answers (default 1). */
   times?: number;
+  /** Before a stream's first data event, send this many bytes of SSE comments (`every` ms apart, in pieces of `piece` bytes). */
+  prelude?: { bytes: number; piece?: number; every?: number };
+  /** Answer a stream 200 whose first data event is an error. */
+  errorEvent?: boolean;
+  /** End a stream cleanly after its content, without a finish reason and without `[DONE]`. */
+  truncate?: boolean;
+  /** The usage object to report instead of the computed one. */
+  usageValue?: Record<string, unknown>;
+  /** Report logprobs for the content (JSON and streams). */
+  logprobs?: boolean;
+  /** Report this `service_tier`. */
+  serviceTier?: string;
 }
 
 export interface Received {
@@ -248,25 +260,36 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
   const content = b.content ?? `Hello from ${provider}`;
   const promptTokens = Math.max(1, Math.ceil(JSON.stringify(req_.messages ?? req_.prompt ?? '').length / 4));
   const pieces = split(content, b.chunks ?? 3);
-  const usage = { prompt_tokens: promptTokens, completion_tokens: pieces.length, total_tokens: promptTokens + pieces.length };
+  const usage = b.usageValue ?? {
+    prompt_tokens: promptTokens, completion_tokens: pieces.length, total_tokens: promptTokens + pieces.length,
+    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+  };
+  const logprobsOf = (text: string): unknown => ({ content: [{ token: text, logprob: -0.25, bytes: [...Buffer.from(text)], top_logprobs: [] }], refusal: null });
+  const tier = b.serviceTier !== undefined ? { service_tier: b.serviceTier } : {};
   const chat = kind === 'chat/completions';
   const id = `${chat ? 'chatcmpl' : 'cmpl'}-double-${Math.random().toString(36).slice(2, 10)}`;
   const created = Math.floor(Date.now() / 1000);
 
   if (req_.stream !== true) {
     const choice = chat
-      ? { index: 0, message: b.toolCalls ? { role: 'assistant', content: null, tool_calls: [toolCall()] } : { role: 'assistant', content }, finish_reason: b.toolCalls ? 'tool_calls' : 'stop' }
+      ? {
+        index: 0,
+        message: b.toolCalls ? { role: 'assistant', content: null, refusal: null, tool_calls: [toolCall()] } : { role: 'assistant', content, refusal: null },
+        logprobs: b.logprobs ? { content: pieces.flatMap((p) => (logprobsOf(p) as { content: unknown[] }).content), refusal: null } : null,
+        finish_reason: b.toolCalls ? 'tool_calls' : 'stop',
+      }
       : { index: 0, text: content, finish_reason: 'stop', logprobs: null };
-    const out: Record<string, unknown> = { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [choice] };
+    const out: Record<string, unknown> = { id, object: chat ? 'chat.completion' : 'text_completion', created, model, ...tier, choices: [choice] };
     if (b.usage !== false) out.usage = usage;
     return sendJson(res, 200, out, extra);
   }
 
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...extra });
   const events: unknown[] = [];
-  const chunk = (delta: unknown, finish: string | null): unknown =>
+  const chunk = (delta: unknown, finish: string | null, logprobs: unknown = null): unknown =>
     chat
-      ? { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] }
+      ? { id, object: 'chat.completion.chunk', created, model, ...tier, choices: [{ index: 0, delta, logprobs, finish_reason: finish }] }
       : { id, object: 'text_completion', created, model, choices: [{ index: 0, text: delta, finish_reason: finish, logprobs: null }] };
   if (chat) events.push(chunk({ role: 'assistant', content: '' }, null));
   if (b.toolCalls && chat) {
@@ -276,17 +299,32 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
     events.push(chunk({}, 'tool_calls'));
   } else {
     const pad = 'x'.repeat(b.padChunks ?? 0);
-    for (const p of pieces) events.push(chunk(chat ? { content: p + pad } : p + pad, null));
-    events.push(chunk(chat ? {} : '', 'stop'));
+    for (const p of pieces) events.push(chunk(chat ? { content: p + pad } : p + pad, null, b.logprobs ? logprobsOf(p + pad) : null));
+    if (!b.truncate) events.push(chunk(chat ? {} : '', 'stop'));
+  }
+  if (b.errorEvent) events.unshift({ error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } });
+  if (b.prelude) {
+    // Comments before the first data event (some proxies and providers send keep-alives).
+    const piece = b.prelude.piece ?? 16 * 1024;
+    const line = `: ${'p'.repeat(Math.max(1, piece - 4))}\n\n`;
+    let sent = 0;
+    while (sent < b.prelude.bytes && !res.destroyed) {
+      const ok = res.write(line);
+      sent += line.length;
+      if (b.prelude.every) await sleep(b.prelude.every);
+      else if (!ok) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+    }
+    if (res.destroyed) return;
   }
   const opts = req_.stream_options as { include_usage?: unknown } | undefined;
   if (opts?.include_usage === true && b.usage !== false) {
     events.push({ id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model, choices: [], usage });
   }
+  const last = b.truncate ? '' : 'data: [DONE]\n\n';
   if (!b.chunkDelayMs && b.dropAfterChunks === undefined && !b.padChunks) {
     // Nothing to time or cut: each event is its own write, without waiting for each to drain.
     for (const e of events) res.write(`data: ${JSON.stringify(e)}\n\n`);
-    res.end('data: [DONE]\n\n');
+    res.end(last);
     return;
   }
   let written = 0;
@@ -305,7 +343,7 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
     res.destroy();
     return;
   }
-  res.end('data: [DONE]\n\n');
+  res.end(last);
 }
 
 function embeddings(req: Record<string, unknown>, model: string, b: Behavior): unknown {

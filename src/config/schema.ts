@@ -47,6 +47,8 @@ export const globalSchema = z.strictObject({
   api_key: z.string().default(''),
   admin_key: z.string().default(''),
   cooldown_seconds: nonNegativeInt.default(30),
+  /** No cooldown lasts longer, whatever `Retry-After` a provider sends (SPEC §9). */
+  max_cooldown_seconds: nonNegativeInt.default(300),
   max_body_bytes: positiveInt.default(32 * 1024 * 1024),
   max_response_bytes: positiveInt.default(64 * 1024 * 1024),
 });

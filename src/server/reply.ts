@@ -1,24 +1,33 @@
 import { once } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { GatewayState } from '../app.js';
 import type { ProviderConfig } from '../config/load.js';
-import { Aggregator, readUsage, synthesize, type CompletionKind, type Usage } from '../stream/convert.js';
+import { streamInterrupted } from '../errors.js';
+import { Aggregator, readUsage, synthesize, usageChunk, type CompletionKind } from '../stream/convert.js';
+import { relay, type RelayEnd } from '../stream/relay.js';
 import { DONE_EVENT, encodeEvent } from '../stream/sse.js';
 import { StreamTap } from '../stream/tap.js';
 import type { ProxyResult } from '../upstream/proxy.js';
-import { estimateTokens, loadTokenizer, promptTokens } from '../usage/tokens.js';
+import type { Generated, RequestUsage } from '../usage/accounting.js';
+import type { Inflight } from './inflight.js';
 
 type JsonResult = Extract<ProxyResult, { kind: 'json' }>;
 type StreamResult = Extract<ProxyResult, { kind: 'stream' }>;
 
+/**
+ * Writing a proxied answer to the client. Only bytes are written here: the conversions come
+ * from `stream/`, the usage from `usage/accounting.ts`, and accounting always runs after the
+ * answer (or its last byte) has been handed to the client.
+ */
 export interface ReplyContext {
   request: FastifyRequest;
   reply: FastifyReply;
-  state: GatewayState;
+  usage: RequestUsage;
   kind: CompletionKind;
-  body: Readonly<Record<string, unknown>>;
   /** The client asked for usage in its stream (`stream_options.include_usage`). */
   clientWantsUsage: boolean;
+  /** The request's metrics and log line (for replies the gateway writes itself). */
+  finish(status: number): void;
+  inflight: Inflight;
 }
 
 function servedHeaders(provider: ProviderConfig, tries: number): Record<string, string> {
@@ -35,131 +44,117 @@ function sseHeaders(ctx: ReplyContext, provider: ProviderConfig, tries: number):
   };
 }
 
-/** A whole answer, relayed byte for byte with its status; a success's usage is accounted. */
-export async function sendJson(ctx: ReplyContext, result: JsonResult): Promise<FastifyReply> {
-  if (result.status < 300) await accountAnswer(ctx, result.provider, result.json);
-  return ctx.reply
+/** A whole answer with its status; a success's usage is settled once it is sent (the log line waits for it). */
+export function sendJson(ctx: ReplyContext, result: JsonResult): FastifyReply {
+  const sent = ctx.reply
     .code(result.status)
     .headers(servedHeaders(result.provider, result.attempts.length))
-    .header('content-type', result.contentType || 'application/json')
+    .header('content-type', 'application/json')
     .send(result.body);
+  if (result.status < 300) {
+    ctx.request.settled = ctx.inflight.track(ctx.usage.settle(result.provider, readUsage(usageOf(result.json)), () => generatedOf(ctx.kind, result.json), result.body.length, true));
+  }
+  return sent;
 }
 
 /** A whole answer for a client that asked for a stream: the chunks a streaming provider would have sent. */
 export async function sendSynthesized(ctx: ReplyContext, result: JsonResult): Promise<void> {
-  await accountAnswer(ctx, result.provider, result.json);
   const { reply, request } = ctx;
   request.trace.hijacked = true;
   reply.hijack();
-  reply.raw.writeHead(200, sseHeaders(ctx, result.provider, result.attempts.length));
-  const chunks = synthesize(ctx.kind, result.json, ctx.clientWantsUsage);
-  reply.raw.end(chunks.map((c) => encodeEvent(c)).join('') + DONE_EVENT);
+  const raw = reply.raw;
+  raw.writeHead(200, sseHeaders(ctx, result.provider, result.attempts.length));
+  const reported = readUsage(usageOf(result.json));
+  const chunks = synthesize(ctx.kind, result.json, ctx.clientWantsUsage && reported !== null);
+  raw.write(chunks.map((c) => encodeEvent(c)).join(''));
   request.trace.firstByteMs = Math.round(performance.now() - request.startedAt);
-  ctx.state.finishRequest(request, 200);
+  const generated = (): Generated => generatedOf(ctx.kind, result.json);
+  if (ctx.clientWantsUsage && reported === null) {
+    // Asked for, not reported: the estimate, computed once the content is on its way.
+    const estimate = await ctx.usage.estimate(generated());
+    raw.write(encodeEvent(usageChunk(ctx.kind, result.json as Record<string, unknown>, estimate)));
+  }
+  raw.end(DONE_EVENT);
+  await ctx.usage.settle(result.provider, reported, generated, result.body.length, true);
+  ctx.finish(200);
 }
 
 /**
- * A stream, passed through as the upstream sends it: each event's bytes are written as they
- * arrive, and the next chunk is read only once the client has taken the last (backpressure).
- * Only the usage chunk the gateway asked for on the client's behalf is held back.
- * Past the first byte there is no failover: a break ends the client's stream with an SSE
- * error event and no `[DONE]`, so the client can tell the answer is incomplete.
+ * A stream, passed through as the upstream sends it (`stream/relay.ts`): each network chunk's
+ * bytes are written as they arrive, and the next is read only once the client has taken the
+ * last (backpressure). Past the first byte there is no failover: a break ends the client's
+ * stream with an error event and no `[DONE]`, and counts as interrupted.
  */
 export async function sendStream(ctx: ReplyContext, result: StreamResult): Promise<void> {
-  const { reply, request, state } = ctx;
+  const { reply, request } = ctx;
   request.trace.hijacked = true;
   reply.hijack();
   const raw = reply.raw;
   raw.writeHead(result.status, sseHeaders(ctx, result.provider, result.attempts.length));
   const tap = new StreamTap(ctx.kind, !ctx.clientWantsUsage);
-  const write = async (events: typeof result.events): Promise<void> => {
-    const out = events.filter((e) => tap.forward(e)).map((e) => e.raw);
-    if (out.length === 0 || raw.destroyed) return;
-    if (request.trace.firstByteMs === null) request.trace.firstByteMs = Math.round(performance.now() - request.startedAt);
-    if (!raw.write(out.length === 1 ? out[0]! : Buffer.concat(out))) await drainOrClose(raw);
-  };
+  const generated = (): Generated => ({ text: tap.generatedText(), chars: tap.generatedChars() });
+  const bytes = relay(result.stream, tap, {
+    clientWantsUsage: ctx.clientWantsUsage,
+    estimatedUsageEvent: async () => encodeEvent(usageChunk(ctx.kind, tap.head, await ctx.usage.estimate(generated()))),
+    errorEvent: () => encodeEvent(streamInterrupted().toJSON()),
+  });
 
+  let end: RelayEnd | null = null;
+  while (!raw.destroyed) {
+    const next = await bytes.next();
+    if (next.done) {
+      end = next.value;
+      break;
+    }
+    if (raw.destroyed) break;
+    if (request.trace.firstByteMs === null) request.trace.firstByteMs = Math.round(performance.now() - request.startedAt);
+    if (!raw.write(next.value)) await drainOrClose(raw);
+  }
   let status = result.status;
-  try {
-    await write(result.events);
-    while (!raw.destroyed) {
-      const next = await result.rest.next();
-      if (next.done) {
-        await write(result.decoder.end());
-        break;
-      }
-      await write(result.decoder.push(next.value));
-    }
-    if (raw.destroyed) {
-      result.cancel();
-      request.trace.clientGone = true;
-      status = 499;
-    } else {
-      raw.end();
-    }
-  } catch (err) {
-    result.cancel();
-    if (raw.destroyed) {
-      request.trace.clientGone = true;
-      status = 499;
-    } else {
-      const code = (err as { code?: string }).code ?? 'stream error';
-      request.trace.streamError = code;
-      raw.end(encodeEvent({
-        error: {
-          message: 'The upstream provider broke off the stream; the answer is incomplete.',
-          type: 'upstream_error', param: null, code: 'stream_interrupted',
-        },
-      }));
+  if (end === null) {
+    // The client went away: the upstream is cancelled.
+    await bytes.return({ error: null });
+    request.trace.clientGone = true;
+    status = 499;
+  } else {
+    raw.end();
+    if (end.error !== null) {
+      request.trace.streamError = end.error;
       status = 502;
     }
   }
-  await account(ctx, result.provider, tap.usage, () => tap.generatedText(), true);
-  state.finishRequest(request, status);
+  // The provider served the request (it counts), even when the client left before the end.
+  await ctx.usage.settle(result.provider, tap.usage, generated, tap.bytes, end === null || end.error === null);
+  ctx.finish(status);
 }
 
-/** Usage of a provider that was working on the request when the client went away. */
-export function accountAbandoned(ctx: ReplyContext, provider: ProviderConfig): Promise<void> {
-  return account(ctx, provider, null, () => '', false);
-}
-
-function accountAnswer(ctx: ReplyContext, provider: ProviderConfig, json: unknown): Promise<void> {
-  const usage = readUsage((json as { usage?: unknown } | null)?.usage);
-  return account(ctx, provider, usage, () => {
-    const agg = new Aggregator(ctx.kind);
-    agg.add(json);
-    return agg.generatedText();
-  }, true);
-}
-
-/** Hands one request's usage on a provider to the usage sink and the request log: reported, or estimated (never 0). */
-async function account(ctx: ReplyContext, provider: ProviderConfig, reported: Usage | null, generated: () => string, success: boolean): Promise<void> {
-  let usage = reported;
-  const estimated = usage === null;
-  if (!usage) {
-    await loadTokenizer();
-    const prompt = promptTokens(ctx.body);
-    const completion = estimateTokens(generated());
-    usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+/** The client went away before an answer: the provider that was working on it is charged its estimate. */
+export async function sendAbandoned(ctx: ReplyContext, provider: ProviderConfig | null): Promise<void> {
+  const { request, reply } = ctx;
+  request.trace.clientGone = true;
+  request.trace.hijacked = true;
+  reply.hijack();
+  reply.raw.destroy();
+  if (provider) {
+    request.trace.provider = provider.name;
+    await ctx.usage.settle(provider, null, () => null, 0, false);
   }
-  const trace = ctx.request.trace;
-  trace.tokens = usage.total_tokens;
-  trace.promptTokens = usage.prompt_tokens;
-  trace.completionTokens = usage.completion_tokens;
-  trace.tokensEstimated = estimated;
-  ctx.state.usage.record({
-    providerId: provider.id,
-    model: provider.publicModel,
-    provider: provider.name,
-    success,
-    promptTokens: usage.prompt_tokens,
-    completionTokens: usage.completion_tokens,
-    totalTokens: usage.total_tokens,
-    estimated,
-  });
+  ctx.finish(499);
+}
+
+function usageOf(json: unknown): unknown {
+  return (json as { usage?: unknown } | null)?.usage;
+}
+
+function generatedOf(kind: CompletionKind, json: unknown): Generated {
+  const agg = new Aggregator(kind);
+  agg.add(json);
+  const text = agg.generatedText();
+  return { text, chars: text.length };
 }
 
 async function drainOrClose(raw: FastifyReply['raw']): Promise<void> {
+  if (raw.destroyed) return;
   const ac = new AbortController();
   await Promise.race([once(raw, 'drain', { signal: ac.signal }), once(raw, 'close', { signal: ac.signal })]).catch(() => undefined);
   ac.abort();

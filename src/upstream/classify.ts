@@ -18,9 +18,35 @@ export type TryOutcome =
 /** A provider that refuses the gateway or is out of its own quota: another may serve at once. */
 export const SWITCH_STATUSES: ReadonlySet<number> = new Set([401, 403, 429]);
 
+/**
+ * Failures that asking the same provider again would only repeat (undici's retry handler keeps
+ * such named lists too): an answer too large, a stream that opens with an error or with endless
+ * padding, a host that does not exist, a certificate that does not verify, a reply that is not
+ * HTTP. They switch provider at once. Every other network failure (refused, reset, timeouts,
+ * closed sockets, codes not known here) is transient and retried.
+ */
+export const DETERMINISTIC_CODES: ReadonlySet<string> = new Set([
+  'UND_ERR_RES_EXCEEDED_MAX_SIZE',
+  'UPSTREAM_STREAM_ERROR',
+  'UPSTREAM_PRELUDE_TOO_LARGE',
+  'ENOTFOUND',
+  'UND_ERR_INFO',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'HPE_INVALID_CONSTANT',
+  'HPE_INVALID_STATUS',
+  'HPE_INVALID_HEADER_TOKEN',
+]);
+
 export function classify(outcome: TryOutcome): Verdict {
   switch (outcome.kind) {
     case 'network':
+      return DETERMINISTIC_CODES.has(outcome.code) ? 'switch' : 'retry';
     case 'invalid':
       return 'retry';
     case 'status': {
@@ -61,4 +87,13 @@ const NETWORK_WORDS: Readonly<Record<string, string>> = {
   UND_ERR_RES_EXCEEDED_MAX_SIZE: 'response too large',
   UND_ERR_INFO: 'invalid response',
   UPSTREAM_STREAM_ERROR: 'error event in stream',
+  UPSTREAM_STREAM_EMPTY: 'empty stream',
+  UPSTREAM_STREAM_TRUNCATED: 'truncated stream',
+  UPSTREAM_PRELUDE_TOO_LARGE: 'no data before the limit',
+  UPSTREAM_FIRST_EVENT_TIMEOUT: 'first event timeout',
+  CERT_HAS_EXPIRED: 'TLS certificate error',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'TLS certificate error',
+  SELF_SIGNED_CERT_IN_CHAIN: 'TLS certificate error',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS certificate error',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate error',
 };

@@ -3,9 +3,10 @@ import type { Dispatcher } from 'undici';
 import type { ProviderConfig } from '../config/load.js';
 import type { Logger } from '../observability/logger.js';
 import type { HealthBook } from '../routing/health.js';
+import type { Endpoint } from '../routing/plan.js';
 import type { Quota } from '../usage/quota.js';
-import { Aggregator, type CompletionKind } from '../stream/convert.js';
-import { DONE, SseDecoder, type SseEvent } from '../stream/sse.js';
+import { conversionFor, type CompletionKind } from '../stream/convert.js';
+import { foldStream, UpstreamStream } from '../stream/upstream-stream.js';
 import { classify, describe, type TryOutcome } from './classify.js';
 import type { Pools } from './pools.js';
 import { upstreamBody } from './request-body.js';
@@ -17,7 +18,6 @@ import { sanitizeUpstreamError } from './sanitize.js';
  * or destroyed so its connection goes back to the pool or is closed.
  */
 
-export type Endpoint = '/chat/completions' | '/completions' | '/embeddings';
 
 export interface ProxyRequest {
   requestId: string;
@@ -30,7 +30,12 @@ export interface ProxyRequest {
   signal: AbortSignal;
   /** Largest non-streamed answer accepted (`_global.max_response_bytes`). */
   maxResponseBytes: number;
+  /** No cooldown lasts longer, whatever a provider asks (`_global.max_cooldown_seconds`). */
+  maxCooldownMs: number;
 }
+
+/** Comments and blank lines accepted before a stream's first data event. */
+export const MAX_PRELUDE_BYTES = 1024 * 1024;
 
 export interface Attempt {
   provider: string;
@@ -56,13 +61,17 @@ interface Served {
 export type ProxyResult =
   /**
    * A whole answer: a success (native, or folded from a stream when the provider only
-   * streams), or a client error that goes back unchanged.
+   * streams), or a client error that goes back to the client (scrubbed).
    */
   | (Served & { kind: 'json'; body: Buffer; json: unknown })
-  /** A stream whose first event has arrived: from here on there is no failover. */
-  | (Served & { kind: 'stream'; events: SseEvent[]; decoder: SseDecoder; rest: AsyncIterator<Buffer>; cancel: () => void })
-  /** No provider served it; `skipped` are those not tried (quota used up, store unavailable). */
-  | { kind: 'failed'; attempts: Attempt[]; skipped: Skip[] }
+  /** A stream whose first data event has arrived: from here on there is no failover. */
+  | (Served & { kind: 'stream'; stream: UpstreamStream })
+  /**
+   * No provider served it; `skipped` are those not tried (quota used up, store unavailable).
+   * `retryAt` (epoch ms) is set when every provider was rate-limited (429) or over its quota:
+   * the earliest moment one of them is usable again.
+   */
+  | { kind: 'failed'; attempts: Attempt[]; skipped: Skip[]; retryAt: number | null }
   /** The client went away; `provider` is the one that was being tried, if any. */
   | { kind: 'aborted'; attempts: Attempt[]; provider: ProviderConfig | null };
 
@@ -91,11 +100,16 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
   const attempts: Attempt[] = [];
   const skipped: Skip[] = [];
   const { logger } = deps;
+  // Every provider so far was rate-limited or over quota: when each one can serve again.
+  let allRateLimited = true;
+  const usableAt: number[] = [];
   for (const [index, provider] of order.entries()) {
     // Hold a request of the quota before sending, so concurrent requests never overshoot it.
     const held = await deps.quota.hold(provider);
     if (!held.ok) {
       skipped.push({ provider: provider.name, reason: held.reason, resetAt: held.resetAt });
+      if (held.reason === 'quota exhausted') usableAt.push(held.resetAt);
+      else allRateLimited = false;
       logger.info({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, reason: held.reason },
         `Skipping provider ${provider.name} for ${provider.publicModel}: ${held.reason}`);
       continue;
@@ -147,15 +161,23 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
     deps.quota.release(held.hold);
     if (!last) continue;
     const why = describe(last);
-    const cooldownMs = provider.cooldown_seconds === 0 ? 0 : (retryAfterMs ?? provider.cooldown_seconds * 1000);
-    deps.health.recordFailure(provider.id, deps.now(), cooldownMs, why);
+    const failedAt = deps.now();
+    const asked = provider.cooldown_seconds === 0 ? 0 : (retryAfterMs ?? provider.cooldown_seconds * 1000);
+    const cooldownMs = Math.min(asked, req.maxCooldownMs);
+    deps.health.recordFailure(provider.id, failedAt, cooldownMs, why);
+    if (last.kind === 'status' && last.status === 429) {
+      usableAt.push(failedAt + (cooldownMs > 0 ? cooldownMs : Math.min(retryAfterMs ?? 1000, req.maxCooldownMs)));
+    } else {
+      allRateLimited = false;
+    }
     const nextProvider = order[index + 1];
     logger.warn({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, reason: why, next: nextProvider?.name ?? null },
       nextProvider
         ? `Switching provider for ${provider.publicModel}: ${provider.name} failed (${why}), trying ${nextProvider.name}`
         : `Switching provider for ${provider.publicModel}: ${provider.name} failed (${why}), no provider left`);
   }
-  return { kind: 'failed', attempts, skipped };
+  const retryAt = allRateLimited && usableAt.length > 0 ? Math.min(...usableAt) : null;
+  return { kind: 'failed', attempts, skipped, retryAt };
 }
 
 async function tryOnce(provider: ProviderConfig, payload: string, req: ProxyRequest, deps: ProxyDeps, attempts: Attempt[]): Promise<TryResult> {
@@ -196,14 +218,11 @@ async function tryOnce(provider: ProviderConfig, payload: string, req: ProxyRequ
 
   try {
     if (verdict === 'success' && contentType.includes('text/event-stream')) {
+      const stream = await openStream(res, timeoutMs);
+      // Folded here, inside the try, so that a stream that breaks before its end still fails over.
+      if (conversionFor(req.stream, true) === 'pass') return { done: true, result: { kind: 'stream', ...served(), stream } };
       const kind: CompletionKind = req.endpoint === '/completions' ? 'text' : 'chat';
-      if (req.stream) {
-        const first = await firstEvents(res);
-        if (!first) return invalid;
-        return { done: true, result: { kind: 'stream', ...served(), ...first, cancel: () => res.body.destroy() } };
-      }
-      const json = await foldStream(res, kind, req.maxResponseBytes);
-      if (!json) return invalid;
+      const json = await foldStream(stream, kind, req.maxResponseBytes);
       const body = Buffer.from(JSON.stringify(json));
       return { done: true, result: { kind: 'json', ...served(), contentType: 'application/json', body, json } };
     }
@@ -222,7 +241,8 @@ async function tryOnce(provider: ProviderConfig, payload: string, req: ProxyRequ
       return invalid;
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) return invalid;
-    return { done: true, result: { kind: 'json', ...served(), body, json } };
+    // What was parsed as JSON is sent as JSON, whatever type the upstream named.
+    return { done: true, result: { kind: 'json', ...served(), contentType: 'application/json', body, json } };
   } catch (err) {
     res.body.destroy();
     return { done: false, outcome: networkOutcome(err), retryAfterMs: null };
@@ -230,59 +250,19 @@ async function tryOnce(provider: ProviderConfig, payload: string, req: ProxyRequ
 }
 
 /**
- * Reads a stream up to its first event with data. Until then nothing has reached the client,
- * so a stream that breaks or ends first is a failed try and the request can still fail over.
+ * Reads a stream up to its first data event, within the provider's timeout however many bytes
+ * of comments keep arriving (undici's body timeout only bounds silences), and at most
+ * MAX_PRELUDE_BYTES of them.
  */
-async function firstEvents(res: Dispatcher.ResponseData): Promise<{ events: SseEvent[]; decoder: SseDecoder; rest: AsyncIterator<Buffer> } | null> {
-  const decoder = new SseDecoder();
-  const rest = res.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const events: SseEvent[] = [];
-  for (;;) {
-    const next = await rest.next();
-    if (next.done) {
-      res.body.destroy();
-      return null;
-    }
-    for (const e of decoder.push(next.value)) events.push(e);
-    if (events.some((e) => e.data !== null)) return { events, decoder, rest };
+async function openStream(res: Dispatcher.ResponseData, timeoutMs: number): Promise<UpstreamStream> {
+  const timer = setTimeout(() => {
+    res.body.destroy(Object.assign(new Error('no data event in time'), { code: 'UPSTREAM_FIRST_EVENT_TIMEOUT' }));
+  }, timeoutMs);
+  try {
+    return await UpstreamStream.open(res.body, MAX_PRELUDE_BYTES);
+  } finally {
+    clearTimeout(timer);
   }
-}
-
-/**
- * Folds a whole stream into one answer, for a client that asked for JSON from a provider that
- * only streams. A stream cut before its end (`[DONE]` or a finish reason) is a failed try.
- */
-async function foldStream(res: Dispatcher.ResponseData, kind: CompletionKind, cap: number): Promise<Record<string, unknown> | null> {
-  const decoder = new SseDecoder();
-  const agg = new Aggregator(kind);
-  let complete = false;
-  const take = (events: SseEvent[]): void => {
-    for (const e of events) {
-      if (e.data === null) continue;
-      if (e.data === DONE) {
-        complete = true;
-        continue;
-      }
-      let chunk: unknown;
-      try {
-        chunk = JSON.parse(e.data);
-      } catch {
-        continue;
-      }
-      if (typeof chunk === 'object' && chunk !== null && 'error' in chunk) throw Object.assign(new Error('error event'), { code: 'UPSTREAM_STREAM_ERROR' });
-      agg.add(chunk);
-    }
-  };
-  let size = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > cap) throw Object.assign(new Error('response too large'), { code: 'UND_ERR_RES_EXCEEDED_MAX_SIZE' });
-    take(decoder.push(chunk));
-  }
-  take(decoder.end());
-  const answer = agg.result();
-  const finished = (answer.choices as Array<{ finish_reason: unknown }>).some((c) => c.finish_reason !== null);
-  return complete || finished ? answer : null;
 }
 
 async function readCapped(body: Dispatcher.ResponseData['body'], cap: number): Promise<Buffer> {

@@ -1,5 +1,5 @@
 import type { ProviderConfig } from '../config/load.js';
-import type { Endpoint } from './proxy.js';
+import type { Endpoint } from '../routing/plan.js';
 
 export interface UpstreamBody {
   payload: string;

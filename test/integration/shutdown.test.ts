@@ -59,7 +59,7 @@ describe('graceful shutdown', () => {
     await again.done;
   });
 
-  it('is bounded by SHUTDOWN_TIMEOUT: a stream longer than that is cut and the process still exits 0', async () => {
+  it('is bounded by SHUTDOWN_TIMEOUT: a stream longer than that is cut, its tokens recorded, and the process still exits 0', async () => {
     const { env } = setup({ SHUTDOWN_TIMEOUT: '1' });
     const port = await freePort();
     const proc = runGateway({ ...env, PORT: String(port) });
@@ -76,6 +76,15 @@ describe('graceful shutdown', () => {
     expect(Date.now() - stopAt).toBeLessThan(4000);
     expect(Date.now() - stopAt).toBeGreaterThanOrEqual(900);
     res.body.destroy();
+    // The cut stream's tokens (estimated: its usage chunk never came) were written before exit.
+    const again = runGateway({ ...env, PORT: String(port) });
+    await waitFor(`${url}/health`);
+    const stats = (await call(`${url}/admin/stats`)).json.m.p;
+    again.kill('SIGTERM');
+    await again.done;
+    expect(stats.requests).toBe(1);
+    expect(stats.tokens).toBeGreaterThan(0);
+    expect(stats.tokens_estimated).toBe(true);
   });
 
   it('/health answers 503 "draining" and other requests 503 in OpenAI format while draining', async () => {

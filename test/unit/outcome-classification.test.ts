@@ -7,7 +7,7 @@ const status = (s: number): TryOutcome => ({ kind: 'status', status: s });
 const network = (code: string): TryOutcome => ({ kind: 'network', code });
 
 group('classify and describe (SPEC §3)', () => {
-  // 2xx success; 5xx / network / invalid retry; 401/403/429 switch; 3xx switch (never followed); other 4xx return.
+  // 2xx success; 5xx / transient network / invalid retry; deterministic network failures switch; 401/403/429 switch; 3xx switch (never followed); other 4xx return.
   const table: Array<[string, TryOutcome, Verdict, string]> = [
     ['200', status(200), 'success', '200'],
     ['201', status(201), 'success', '201'],
@@ -37,7 +37,14 @@ group('classify and describe (SPEC §3)', () => {
     ['UND_ERR_BODY_TIMEOUT', network('UND_ERR_BODY_TIMEOUT'), 'retry', 'timeout'],
     ['UND_ERR_SOCKET', network('UND_ERR_SOCKET'), 'retry', 'connection closed'],
     ['UND_ERR_CONNECT_TIMEOUT', network('UND_ERR_CONNECT_TIMEOUT'), 'retry', 'connect timeout'],
-    ['ENOTFOUND', network('ENOTFOUND'), 'retry', 'host not found'],
+    ['ENOTFOUND', network('ENOTFOUND'), 'switch', 'host not found'],
+    ['EAI_AGAIN', network('EAI_AGAIN'), 'retry', 'host not found'],
+    ['too large', network('UND_ERR_RES_EXCEEDED_MAX_SIZE'), 'switch', 'response too large'],
+    ['error event', network('UPSTREAM_STREAM_ERROR'), 'switch', 'error event in stream'],
+    ['endless prelude', network('UPSTREAM_PRELUDE_TOO_LARGE'), 'switch', 'no data before the limit'],
+    ['first event timeout', network('UPSTREAM_FIRST_EVENT_TIMEOUT'), 'retry', 'first event timeout'],
+    ['truncated stream', network('UPSTREAM_STREAM_TRUNCATED'), 'retry', 'truncated stream'],
+    ['bad certificate', network('CERT_HAS_EXPIRED'), 'switch', 'TLS certificate error'],
     ['ETIMEDOUT', network('ETIMEDOUT'), 'retry', 'timeout'],
     ['unknown network code', network('E_SOMETHING_NEW'), 'retry', 'network error'],
     ['empty network code', network(''), 'retry', 'network error'],

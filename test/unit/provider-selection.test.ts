@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type ModelConfig } from '../../src/config/load.js';
-import { candidatesFor } from '../../src/routing/candidates.js';
+import { planRoute } from '../../src/routing/plan.js';
 import { HealthBook } from '../../src/routing/health.js';
 import { orderProviders, type RoundRobinState, type Selectable } from '../../src/routing/select.js';
 
@@ -162,27 +162,45 @@ function modelFrom(providers: Array<Record<string, unknown>>): ModelConfig {
   return m;
 }
 
-describe('candidatesFor', () => {
-  it('excludes disabled providers and keeps the file order', () => {
+describe('planRoute', () => {
+  const view = { coolingUntil: () => 0, rr: new Map<string, number>() };
+  const plan = (m: ReturnType<typeof modelFrom>, promptTokens: number | null = null) => planRoute(m, { endpoint: '/chat/completions', promptTokens }, { ...view, rr: new Map() });
+
+  it('excludes disabled providers and keeps the file order among equals', () => {
     const m = modelFrom([{ name: 'a' }, { name: 'b', enabled: false }, { name: 'c' }]);
-    const r = candidatesFor(m);
-    expect(r.ok && r.providers.map((p) => p.name)).toEqual(['a', 'c']);
+    const r = plan(m);
+    expect(r.ok && r.order.map((p) => p.name).sort()).toEqual(['a', 'c']);
   });
 
-  it("all disabled gives reason 'all providers are disabled'", () => {
+  it("all disabled gives why 'disabled'", () => {
     const m = modelFrom([{ name: 'a', enabled: false }, { name: 'b', enabled: false }]);
-    expect(candidatesFor(m)).toEqual({ ok: false, reason: 'all providers are disabled' });
+    expect(plan(m)).toEqual({ ok: false, why: 'disabled' });
   });
 
   it('keeps stream-only and JSON-only providers: the gateway converts for them', () => {
     const mixed = modelFrom([
-      { name: 'both' },
-      { name: 'stream-only', non_stream_support: false },
-      { name: 'json-only', stream_support: false },
+      { name: 'both', priority: 1 },
+      { name: 'stream-only', non_stream_support: false, priority: 2 },
+      { name: 'json-only', stream_support: false, priority: 3 },
       { name: 'off-stream', enabled: false, non_stream_support: false },
     ]);
-    const r = candidatesFor(mixed);
-    expect(r.ok && r.providers.map((p) => p.name)).toEqual(['both', 'stream-only', 'json-only']);
+    const r = plan(mixed);
+    expect(r.ok && r.order.map((p) => p.name)).toEqual(['both', 'stream-only', 'json-only']);
+  });
+
+  it('drops providers whose context the prompt exceeds, and says so when none fits', () => {
+    const m = modelFrom([{ name: 'small', max_context_length: 100, priority: 1 }, { name: 'large', max_context_length: 1000, priority: 2 }]);
+    const r = plan(m, 500);
+    expect(r.ok && r.order.map((p) => p.name)).toEqual(['large']);
+    expect(plan(m, 5000)).toEqual({ ok: false, why: 'context', tokens: 5000 });
+    const all = plan(m, null);
+    expect(all.ok && all.order.map((p) => p.name)).toEqual(['small', 'large']);
+  });
+
+  it('puts providers that are cooling down last', () => {
+    const m = modelFrom([{ name: 'a', priority: 1 }, { name: 'b', priority: 2 }]);
+    const r = planRoute(m, { endpoint: '/chat/completions', promptTokens: null }, { coolingUntil: (id) => (id.endsWith('/a') ? 99 : 0), rr: new Map() });
+    expect(r.ok && r.order.map((p) => p.name)).toEqual(['b', 'a']);
   });
 });
 

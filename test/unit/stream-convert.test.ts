@@ -31,7 +31,7 @@ describe('Aggregator(chat)', () => {
       created: 1_700_000_000,
       model: 'gpt-4o-mini-2024-07-18',
       system_fingerprint: 'fp_44709d6fcb',
-      choices: [{ index: 0, message: { role: 'assistant', content: 'Hello world €' }, logprobs: null, finish_reason: 'stop' }],
+      choices: [{ index: 0, message: { role: 'assistant', content: 'Hello world €', refusal: null }, logprobs: null, finish_reason: 'stop' }],
       usage,
     });
   });
@@ -45,7 +45,7 @@ describe('Aggregator(chat)', () => {
   it('leaves usage out when the stream reported none', () => {
     const result = aggregate('chat', transcript.slice(0, 5)).result();
     expect(result).not.toHaveProperty('usage');
-    expect(result.choices).toEqual([{ index: 0, message: { role: 'assistant', content: 'Hello world €' }, logprobs: null, finish_reason: 'stop' }]);
+    expect(result.choices).toEqual([{ index: 0, message: { role: 'assistant', content: 'Hello world €', refusal: null }, logprobs: null, finish_reason: 'stop' }]);
   });
 
   const toolTranscript = [
@@ -69,6 +69,7 @@ describe('Aggregator(chat)', () => {
         message: {
           role: 'assistant',
           content: null,
+          refusal: null,
           tool_calls: [
             { id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
             { id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '{"tz":"UTC"}' } },
@@ -110,8 +111,8 @@ describe('Aggregator(chat)', () => {
       chatChunk({ index: 0, delta: {}, finish_reason: 'stop' }),
     ]).result();
     expect(result.choices).toEqual([
-      { index: 0, message: { role: 'assistant', content: 'A1A2' }, logprobs: null, finish_reason: 'stop' },
-      { index: 1, message: { role: 'assistant', content: 'B1B2' }, logprobs: null, finish_reason: 'length' },
+      { index: 0, message: { role: 'assistant', content: 'A1A2', refusal: null }, logprobs: null, finish_reason: 'stop' },
+      { index: 1, message: { role: 'assistant', content: 'B1B2', refusal: null }, logprobs: null, finish_reason: 'length' },
     ]);
   });
 
@@ -178,12 +179,12 @@ describe('synthesize', () => {
     object: 'chat.completion',
     created: 1_700_000_001,
     model: 'gpt-4o',
-    choices: [{ index: 0, message: { role: 'assistant', content: 'Hi there' }, logprobs: null, finish_reason: 'stop' }],
+    choices: [{ index: 0, message: { role: 'assistant', content: 'Hi there', refusal: null }, logprobs: null, finish_reason: 'stop' }],
     usage,
   };
   const chunkHead = { id: 'chatcmpl-9', object: 'chat.completion.chunk', created: 1_700_000_001, model: 'gpt-4o' };
   const plainChunks = [
-    { ...chunkHead, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] },
+    { ...chunkHead, choices: [{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }] },
     { ...chunkHead, choices: [{ index: 0, delta: { content: 'Hi there' }, logprobs: null, finish_reason: null }] },
     { ...chunkHead, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }] },
   ];
@@ -220,6 +221,7 @@ describe('synthesize', () => {
         message: {
           role: 'assistant',
           content: null,
+          refusal: null,
           tool_calls: [
             { id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
             { id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '{"tz":"UTC"}' } },
@@ -235,7 +237,7 @@ describe('synthesize', () => {
   it('turns tool calls into a tool_calls delta with index, id, type and function', () => {
     const chunks = synthesize('chat', toolAnswer, false);
     // As OpenAI does: the role chunk of a tool-call answer carries `content: null`.
-    expect(chunks[0]?.choices).toEqual([{ index: 0, delta: { role: 'assistant', content: null }, logprobs: null, finish_reason: null }]);
+    expect(chunks[0]?.choices).toEqual([{ index: 0, delta: { role: 'assistant', content: null, refusal: null }, logprobs: null, finish_reason: null }]);
     expect(chunks.slice(1).map((c) => c.choices)).toEqual([
       [
         {
@@ -263,8 +265,8 @@ describe('synthesize', () => {
     const two = {
       ...plain,
       choices: [
-        { index: 0, message: { role: 'assistant', content: 'first' }, logprobs: null, finish_reason: 'stop' },
-        { index: 1, message: { role: 'assistant', content: 'second' }, logprobs: null, finish_reason: 'length' },
+        { index: 0, message: { role: 'assistant', content: 'first', refusal: null }, logprobs: null, finish_reason: 'stop' },
+        { index: 1, message: { role: 'assistant', content: 'second', refusal: null }, logprobs: null, finish_reason: 'length' },
       ],
     };
     expect(aggregate('chat', synthesize('chat', two, true)).result()).toEqual(two);

@@ -109,3 +109,32 @@ describe('StreamTap', () => {
     expect(tap.generatedText()).toBe('Once upon 中文');
   });
 });
+
+describe('StreamTap memory', () => {
+  it('holds a bounded amount of a long stream without usage, and still estimates all of it', () => {
+    const tap = new StreamTap('chat', true);
+    const piece = 'y'.repeat(8 * 1024);
+    // 100 MiB of content chunks, each its own buffer.
+    for (let i = 0; i < 12_800; i++) {
+      for (const e of events(content(piece, ',"usage":null'))) tap.forward(e);
+    }
+    expect(tap.retainedBytes()).toBeLessThan(200 * 1024);
+    expect(tap.generatedChars()).toBe(12_800 * piece.length);
+    expect(tap.generatedText().length).toBeLessThanOrEqual(16 * 1024);
+  });
+
+  it('holds nothing once usage was reported', () => {
+    const tap = new StreamTap('chat', true);
+    run(tap, content('a', ',"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}'));
+    for (let i = 0; i < 100; i++) run(tap, content('more text'));
+    expect(tap.retainedBytes()).toBe(0);
+  });
+
+  it('notes a finish reason, and only a string one', () => {
+    const tap = new StreamTap('chat', true);
+    run(tap, content('x', ',"usage":null'));
+    expect(tap.finished).toBe(false);
+    run(tap, `data: {${head},"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n`);
+    expect(tap.finished).toBe(true);
+  });
+});

@@ -1,0 +1,51 @@
+import type { ModelConfig, ProviderConfig } from '../config/load.js';
+import { orderProviders, type RoundRobinState } from './select.js';
+
+/** The OpenAI endpoints a provider is called on. */
+export type Endpoint = '/chat/completions' | '/completions' | '/embeddings';
+
+/** What the planner needs to know of one request. */
+export interface PlanRequest {
+  endpoint: Endpoint;
+  /** The prompt's tokens: needed only when some candidate sets `max_context_length` (see `needsPromptTokens`). */
+  promptTokens: number | null;
+}
+
+/** What the planner reads of the gateway's state: cooldowns, and the round-robin it advances. */
+export interface PlanView {
+  coolingUntil(id: string): number;
+  readonly rr: RoundRobinState;
+}
+
+export type Plan =
+  | { ok: true; order: ProviderConfig[] }
+  | { ok: false; why: 'disabled' }
+  | { ok: false; why: 'unsupported'; endpoint: Endpoint }
+  | { ok: false; why: 'context'; tokens: number };
+
+/**
+ * Which providers of a model may serve a request, and in which order: enabled, able to serve
+ * the endpoint, within `max_context_length`, then ordered by tier, weight and cooldown
+ * (`orderProviders`). Pure: the caller brings the prompt's size and the state to read. Quotas
+ * are held per provider as the request is tried (`usage/quota.ts`), since a hold is a write.
+ */
+export function planRoute(model: ModelConfig, req: PlanRequest, view: PlanView): Plan {
+  const enabled = model.providers.filter((p) => p.enabled);
+  if (enabled.length === 0) return { ok: false, why: 'disabled' };
+  const able = enabled.filter((p) => supports(p, req.endpoint));
+  if (able.length === 0) return { ok: false, why: 'unsupported', endpoint: req.endpoint };
+  const tokens = req.promptTokens;
+  const fitting = tokens === null ? able : able.filter((p) => p.max_context_length === null || tokens <= p.max_context_length);
+  if (fitting.length === 0) return { ok: false, why: 'context', tokens: tokens ?? 0 };
+  return { ok: true, order: orderProviders(fitting, (id) => view.coolingUntil(id), view.rr) };
+}
+
+/** Whether the prompt must be counted to plan: some enabled provider sets a context length. */
+export function needsPromptTokens(model: ModelConfig): boolean {
+  return model.providers.some((p) => p.enabled && p.max_context_length !== null);
+}
+
+/** Every OpenAI-format provider serves every OpenAI endpoint (the gateway converts streams for it). */
+function supports(_p: ProviderConfig, _endpoint: Endpoint): boolean {
+  return true;
+}
