@@ -5,7 +5,7 @@ import { globalSchema, modelSchema, providerSchema, type RawGlobal, type RawProv
 
 /** A provider as the gateway uses it: the file's fields with every default filled in, plus what is derived once at load. */
 export interface ProviderConfig extends Readonly<Omit<RawProvider, 'retry' | 'timeout' | 'cooldown_seconds'>> {
-  /** `model/name`: unique over the whole file, the key of health and usage state. */
+  /** `model/name` (see `providerId`): unique over the whole file, the key of health and usage state. */
   readonly id: string;
   /** The public model name the provider serves. */
   readonly publicModel: string;
@@ -28,7 +28,7 @@ export interface ModelConfig {
 export interface GatewayConfig {
   readonly global: Readonly<RawGlobal>;
   readonly models: ReadonlyMap<string, ModelConfig>;
-  /** Every provider of every model by id (`model/name`), in the file's order. */
+  /** Every provider of every model by id (`providerId(model, name)`), in the file's order. */
   readonly providers: ReadonlyMap<string, ProviderConfig>;
   /** Every secret value of the file (keys, header values), so the logger can scrub them. */
   readonly secrets: readonly string[];
@@ -175,7 +175,7 @@ function resolveProvider(
     ...p,
     api_key: apiKey,
     custom_headers: customHeaders,
-    id: `${modelName}/${p.name}`,
+    id: providerId(modelName, p.name),
     publicModel: modelName,
     retry: p.retry ?? global.default_retry,
     timeout: p.timeout ?? global.default_timeout,
@@ -184,6 +184,19 @@ function resolveProvider(
     basePath: url.pathname.replace(/\/+$/, ''),
     upstreamHeaders,
   };
+}
+
+/**
+ * A provider's id: `model/name`, with `%` and `/` percent-encoded inside each part, so that model
+ * `x/y` with provider `z` and model `x` with provider `y/z` do not share one (`x%2Fy/z`, `x/y%2Fz`).
+ * Names without `%` or `/` give `model/name` exactly, as before: stored counters keep their keys.
+ */
+export function providerId(model: string, name: string): string {
+  return `${encodeIdPart(model)}/${encodeIdPart(name)}`;
+}
+
+function encodeIdPart(s: string): string {
+  return s.replace(/[%/]/g, (c) => (c === '%' ? '%25' : '%2F'));
 }
 
 function expandEnv(value: string, env: ParseOptions['env'], missing: (name: string) => void): string {

@@ -151,11 +151,21 @@ export class RedisStore implements UsageStore {
 
   /** Both keys of a period share the provider's hash tag, so they live on one Redis Cluster slot. */
   private keys(ref: PeriodRef): [string, string] {
-    const base = `${this.prefix}{${ref.providerId}}:${ref.start}`;
+    const base = `${this.prefix}{${hashTag(ref.providerId)}}:${ref.start}`;
     return [`${base}:usage`, `${base}:holds`];
   }
 
   private ttl(ref: PeriodRef): number {
     return Math.max(60_000, ref.end - Date.now() + KEEP_AFTER_END_MS);
   }
+}
+
+/**
+ * A provider id made safe inside a Redis Cluster hash tag, which ends at the first `}` (and is
+ * ignored when empty, which would split a provider's keys over two slots): `{` and `}` are
+ * percent-encoded. Ids already encode `%`, so this stays one-to-one; ids without braces are
+ * unchanged, and so are their keys.
+ */
+function hashTag(providerId: string): string {
+  return providerId.replace(/[{}]/g, (c) => (c === '{' ? '%7B' : '%7D'));
 }
