@@ -58,6 +58,11 @@ export const usageStoreUnavailable = (model: string): GatewayError =>
   new GatewayError(503, 'service_unavailable', 'usage_store_unavailable',
     `Every provider of model '${model}' has a quota, and the usage store that enforces it is unreachable.`);
 
+/** The admin API cannot read or reset usage: the store (Redis) is unreachable or does not answer. */
+export const usageStoreUnreachable = (): GatewayError =>
+  new GatewayError(503, 'service_unavailable', 'usage_store_unavailable',
+    'The usage store is unreachable, so usage cannot be read or reset now; retry later.', null, { 'retry-after': '5' });
+
 export const shuttingDown = (): GatewayError =>
   new GatewayError(503, 'service_unavailable', 'shutting_down', 'The gateway is shutting down; retry on another instance.', null, { 'retry-after': '1' });
 

@@ -2,7 +2,7 @@ import type { GatewayConfig, ProviderConfig } from './load.js';
 
 export interface ConfigChanges {
   models: { added: string[]; removed: string[]; changed: string[] };
-  /** Provider ids, `model/name`. */
+  /** Provider ids (`providerId(model, name)`). */
   providers: { added: string[]; removed: string[]; changed: string[] };
   global: string[];
 }
@@ -22,7 +22,7 @@ export function diffConfigs(before: GatewayConfig, after: GatewayConfig): Config
     changed: [...after.models.keys()].filter((m) => {
       if (!before.models.has(m)) return false;
       const ids = (c: GatewayConfig): string => (c.models.get(m)?.providers ?? []).map((p) => p.id).join('\n');
-      return ids(before) !== ids(after) || [...providers.changed].some((id) => id.startsWith(`${m}/`));
+      return ids(before) !== ids(after) || providers.changed.some((id) => b.get(id)?.publicModel === m);
     }),
   };
   const g1 = before.global as Record<string, unknown>;

@@ -5,7 +5,7 @@ import { globalSchema, modelSchema, providerSchema, type RawGlobal, type RawProv
 
 /** A provider as the gateway uses it: the file's fields with every default filled in, plus what is derived once at load. */
 export interface ProviderConfig extends Readonly<Omit<RawProvider, 'retry' | 'timeout' | 'cooldown_seconds'>> {
-  /** `model/name`: unique over the whole file, the key of health and usage state. */
+  /** `model/name` (see `providerId`): unique over the whole file, the key of health and usage state. */
   readonly id: string;
   /** The public model name the provider serves. */
   readonly publicModel: string;
@@ -28,7 +28,7 @@ export interface ModelConfig {
 export interface GatewayConfig {
   readonly global: Readonly<RawGlobal>;
   readonly models: ReadonlyMap<string, ModelConfig>;
-  /** Every provider of every model by id (`model/name`), in the file's order. */
+  /** Every provider of every model by id (`providerId(model, name)`), in the file's order. */
   readonly providers: ReadonlyMap<string, ProviderConfig>;
   /** Every secret value of the file (keys, header values), so the logger can scrub them. */
   readonly secrets: readonly string[];
@@ -66,8 +66,11 @@ export function parseConfig(text: string, opts: ParseOptions): ParseResult {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
-  } catch (err) {
-    return { ok: false, errors: [`config is not valid JSON: ${(err as Error).message}`] };
+  } catch {
+    // V8's message quotes the text around the error (a secret typed without quotes would reach
+    // the logs) and is worded differently by each Node version: the position is found here.
+    const e = jsonSyntaxError(text);
+    return { ok: false, errors: [e ? `config is not valid JSON: ${e.kind} at line ${e.line}, column ${e.column}` : 'config is not valid JSON'] };
   }
   if (!isPlainObject(raw)) return { ok: false, errors: ['config must be a JSON object of models'] };
 
@@ -175,7 +178,7 @@ function resolveProvider(
     ...p,
     api_key: apiKey,
     custom_headers: customHeaders,
-    id: `${modelName}/${p.name}`,
+    id: providerId(modelName, p.name),
     publicModel: modelName,
     retry: p.retry ?? global.default_retry,
     timeout: p.timeout ?? global.default_timeout,
@@ -184,6 +187,150 @@ function resolveProvider(
     basePath: url.pathname.replace(/\/+$/, ''),
     upstreamHeaders,
   };
+}
+
+/**
+ * A provider's id: `model/name`, with `%` and `/` percent-encoded inside each part, so that model
+ * `x/y` with provider `z` and model `x` with provider `y/z` do not share one (`x%2Fy/z`, `x/y%2Fz`).
+ * Names without `%` or `/` give `model/name` exactly, as before: stored counters keep their keys.
+ */
+export function providerId(model: string, name: string): string {
+  return `${encodeIdPart(model)}/${encodeIdPart(name)}`;
+}
+
+function encodeIdPart(s: string): string {
+  return s.replace(/[%/]/g, (c) => (c === '%' ? '%25' : '%2F'));
+}
+
+export interface JsonSyntaxError {
+  /** 1-based; columns count UTF-16 code units from the line's start. */
+  line: number;
+  column: number;
+  /** What is wrong, in words that quote nothing of the text. */
+  kind: string;
+}
+
+const BARE_WORD = 'a bare word where a value is expected (strings need double quotes)';
+
+/**
+ * The first syntax error of `text` as JSON (RFC 8259, as `JSON.parse` reads it), or null when
+ * it is valid. One pass with an explicit stack, so any nesting depth is fine.
+ */
+export function jsonSyntaxError(text: string): JsonSyntaxError | null {
+  const n = text.length;
+  let i = 0;
+  const stack: Array<'{' | '['> = [];
+  const fail = (at: number, kind: string): JsonSyntaxError => {
+    const before = text.lastIndexOf('\n', at - 1);
+    let line = 1;
+    for (let k = text.indexOf('\n'); k !== -1 && k < at; k = text.indexOf('\n', k + 1)) line++;
+    return { line, column: at - before, kind };
+  };
+  const skipSpace = (): void => {
+    while (i < n && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+  };
+  const digits = (): number => {
+    const from = i;
+    while (i < n && text[i]! >= '0' && text[i]! <= '9') i++;
+    return i - from;
+  };
+  /** A string from the `"` at i; null when it is well formed (i is then past it). */
+  const string = (): JsonSyntaxError | null => {
+    const start = i++;
+    for (;;) {
+      if (i >= n) return fail(start, 'unterminated string');
+      const c = text.charCodeAt(i);
+      if (c === 0x22) return (i++, null);
+      if (c < 0x20) return fail(i, 'control character in a string (a line break inside quotes?)');
+      if (c === 0x5c) {
+        const e = text[i + 1];
+        if (e !== undefined && '"\\/bfnrt'.includes(e)) i += 2;
+        else if (e === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 6;
+        else return fail(i, 'invalid escape in a string');
+      } else i++;
+    }
+  };
+  /** A property name, then its colon; null when both are there (i is then at the value). */
+  const key = (): JsonSyntaxError | null => {
+    skipSpace();
+    if (i >= n) return fail(i, 'unexpected end of the file');
+    if (text[i] !== '"') return fail(i, 'a property name must be in double quotes');
+    const bad = string();
+    if (bad) return bad;
+    skipSpace();
+    if (i >= n) return fail(i, 'unexpected end of the file');
+    if (text[i] !== ':') return fail(i, "expected ':' after a property name");
+    i++;
+    return null;
+  };
+
+  for (;;) {
+    // A value is expected at i.
+    skipSpace();
+    if (i >= n) return fail(i, 'unexpected end of the file');
+    const c = text[i]!;
+    if (c === '{' || c === '[') {
+      i++;
+      skipSpace();
+      if (text[i] === (c === '{' ? '}' : ']')) {
+        i++;
+      } else {
+        stack.push(c);
+        if (c === '{') {
+          const bad = key();
+          if (bad) return bad;
+        }
+        continue;
+      }
+    } else if (c === '"') {
+      const bad = string();
+      if (bad) return bad;
+    } else if (c === '-' || (c >= '0' && c <= '9')) {
+      if (c === '-') i++;
+      if (text[i] === '0') {
+        i++;
+        if (i < n && text[i]! >= '0' && text[i]! <= '9') return fail(i, 'invalid number');
+      } else if (digits() === 0) return fail(i, 'invalid number');
+      if (text[i] === '.') {
+        i++;
+        if (digits() === 0) return fail(i, 'invalid number');
+      }
+      if (text[i] === 'e' || text[i] === 'E') {
+        i++;
+        if (text[i] === '+' || text[i] === '-') i++;
+        if (digits() === 0) return fail(i, 'invalid number');
+      }
+    } else {
+      const word = ['true', 'false', 'null'].find((w) => text.startsWith(w, i) && !/[\w$-]/.test(text[i + w.length] ?? ''));
+      if (word) i += word.length;
+      else if (c === "'") return fail(i, 'a string in single quotes (JSON needs double quotes)');
+      else if (/[A-Za-z_$]/.test(c)) return fail(i, BARE_WORD);
+      else return fail(i, 'unexpected character where a value is expected');
+    }
+
+    // A value ended: close every container it completes, until one wants another value.
+    for (;;) {
+      skipSpace();
+      const top = stack.at(-1);
+      if (top === undefined) return i < n ? fail(i, 'unexpected content after the end of the JSON value') : null;
+      const close = top === '{' ? '}' : ']';
+      if (i >= n) return fail(i, 'unexpected end of the file');
+      if (text[i] === close) {
+        i++;
+        stack.pop();
+        continue;
+      }
+      if (text[i] !== ',') return fail(i, top === '{' ? "expected ',' or '}' after a property value" : "expected ',' or ']' after an array element");
+      i++;
+      skipSpace();
+      if (text[i] === close) return fail(i, `a comma before '${close}' (trailing commas are not allowed)`);
+      if (top === '{') {
+        const bad = key();
+        if (bad) return bad;
+      }
+      break;
+    }
+  }
 }
 
 function expandEnv(value: string, env: ParseOptions['env'], missing: (name: string) => void): string {

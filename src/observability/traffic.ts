@@ -1,3 +1,4 @@
+import { providerId } from '../config/load.js';
 import type { Attempt } from '../upstream/proxy.js';
 
 /** One finished proxied request, as the dashboard lists it. */
@@ -47,7 +48,7 @@ export class Traffic {
     if (this.recent.length > RECENT) this.recent.shift();
     const minute = Math.floor(this.now() / 60_000);
     for (const a of r.tries) {
-      const b = this.bucket(`${model}/${a.provider}`, minute);
+      const b = this.bucket(providerId(model, a.provider), minute);
       b.requests += 1;
       if (!/^2\d\d$/.test(a.result)) b.errors += 1;
       b.seen += 1;
@@ -60,7 +61,7 @@ export class Traffic {
     }
   }
 
-  /** The last MINUTES minutes of one provider (`model/name`), one entry per minute, empty ones included. */
+  /** The last MINUTES minutes of one provider (by its id), one entry per minute, empty ones included. */
   of(providerId: string): ProviderTraffic {
     const current = Math.floor(this.now() / 60_000);
     const byMinute = new Map((this.buckets.get(providerId) ?? []).map((b) => [b.minute, b]));

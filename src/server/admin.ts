@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { GatewayState } from '../app.js';
 import type { ProviderConfig } from '../config/load.js';
-import { GatewayError, invalidRequest, modelNotFound } from '../errors.js';
+import { GatewayError, invalidRequest, modelNotFound, usageStoreUnreachable } from '../errors.js';
 import { orderProviders } from '../routing/select.js';
 import type { Counters } from '../usage/store.js';
 
@@ -67,13 +67,26 @@ function preferredProvider(state: GatewayState, providers: readonly ProviderConf
   return orderProviders(enabled, (id) => state.health.coolingUntil(id, now), new Map(state.rr))[0]?.name ?? null;
 }
 
+/**
+ * A read or write of the usage store, for an admin answer: when the store fails (Redis down or
+ * hung, a disk error) the answer is 503 `usage_store_unavailable`, never a 500.
+ */
+async function fromStore<T>(state: GatewayState, what: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    state.log.logger.error({ err: (err as Error).message }, `ERROR usage store unavailable: cannot ${what}`);
+    throw usageStoreUnreachable();
+  }
+}
+
 /** Admin routes; guarded by the admin key (or the gateway key when no admin key is set). */
 export function registerAdminRoutes(app: FastifyInstance, state: GatewayState): void {
   app.get<{ Params: { model: string } }>('/admin/providers/:model', async (request) => {
     const model = state.config().models.get(request.params.model);
     if (!model) throw modelNotFound(request.params.model);
     const now = state.now();
-    const counters = await state.quota.counters(model.providers);
+    const counters = await fromStore(state, 'read usage', state.quota.counters(model.providers));
     return { model: model.name, providers: model.providers.map((p, i) => providerView(state, p, counters[i], now)) };
   });
 
@@ -105,7 +118,7 @@ export function registerAdminRoutes(app: FastifyInstance, state: GatewayState): 
   app.get('/admin/stats', async () => {
     const models = [...state.config().models.values()];
     const providers = [...state.config().providers.values()];
-    const counters = await state.quota.counters(providers);
+    const counters = await fromStore(state, 'read usage', state.quota.counters(providers));
     const out: Record<string, Record<string, unknown>> = {};
     let i = 0;
     for (const m of models) {
@@ -148,7 +161,7 @@ export function registerAdminRoutes(app: FastifyInstance, state: GatewayState): 
       if (!one) throw new GatewayError(404, 'invalid_request_error', 'provider_not_found', `Model '${model.name}' has no provider '${body.provider}'.`, 'provider');
       targets = [one];
     }
-    await state.quota.reset(targets);
+    await fromStore(state, 'reset usage', state.quota.reset(targets));
     return { reset: targets.map((p) => ({ model: model.name, provider: p.name })) };
   });
 }

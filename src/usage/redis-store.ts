@@ -4,8 +4,11 @@ import { StoreUnavailableError, type Counters, type Limits, type PeriodRef, type
 
 /** Kept this long past a period's end, for the stats of the previous period. */
 const KEEP_AFTER_END_MS = 7 * 24 * 3600 * 1000;
-/** How long a reservation may wait for Redis before the provider is treated as unavailable. */
-const RESERVE_TIMEOUT_MS = 2000;
+/**
+ * How long a reservation, or a read or reset for the admin API, may wait for Redis before the
+ * store is treated as unavailable (the client's queue would otherwise hold it until Redis is back).
+ */
+const ANSWER_TIMEOUT_MS = 2000;
 
 /**
  * Check and hold in one step. Holds are a sorted set scored by their expiry (Redis' own clock,
@@ -75,21 +78,10 @@ export class RedisStore implements UsageStore {
     if (this.redis.status !== 'ready') throw new StoreUnavailableError('redis is not connected');
     const token = randomUUID();
     const [usage, holds] = this.keys(ref);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new StoreUnavailableError('redis did not answer')), RESERVE_TIMEOUT_MS);
-    });
-    try {
-      const r = await Promise.race([
-        this.redis.gwReserve(usage, holds, limits.requests ?? -1, limits.tokens ?? -1, holdMs, token, this.ttl(ref)),
-        timeout,
-      ]);
-      if (r === 1) return { ok: false, exhausted: 'requests' };
-      if (r === 2) return { ok: false, exhausted: 'tokens' };
-      return { ok: true, token };
-    } finally {
-      clearTimeout(timer);
-    }
+    const r = await answerSoon(this.redis.gwReserve(usage, holds, limits.requests ?? -1, limits.tokens ?? -1, holdMs, token, this.ttl(ref)));
+    if (r === 1) return { ok: false, exhausted: 'requests' };
+    if (r === 2) return { ok: false, exhausted: 'tokens' };
+    return { ok: true, token };
   }
 
   async commit(ref: PeriodRef, token: string | null): Promise<void> {
@@ -113,7 +105,7 @@ export class RedisStore implements UsageStore {
     if (this.redis.status !== 'ready') throw new StoreUnavailableError('redis is not connected');
     const p = this.redis.pipeline();
     for (const ref of refs) p.hmget(this.keys(ref)[0], 'requests', 'tokens', 'estimated');
-    const results = (await p.exec()) ?? [];
+    const results = (await answerSoon(p.exec())) ?? [];
     return results.map(([err, value]) => {
       if (err) throw err;
       const [requests, tokens, estimated] = (value as Array<string | null>).map((v) => Number(v ?? 0));
@@ -121,9 +113,14 @@ export class RedisStore implements UsageStore {
     });
   }
 
+  /**
+   * Refused at once while Redis is away. A reset that times out may still be applied when Redis
+   * answers; the caller is told it failed, and repeating it is harmless.
+   */
   async reset(refs: readonly PeriodRef[]): Promise<void> {
     if (refs.length === 0) return;
-    await this.redis.del(...refs.map((ref) => this.keys(ref)[0]));
+    if (this.redis.status !== 'ready') throw new StoreUnavailableError('redis is not connected');
+    await answerSoon(this.redis.del(...refs.map((ref) => this.keys(ref)[0])));
   }
 
   async healthy(): Promise<boolean> {
@@ -151,11 +148,34 @@ export class RedisStore implements UsageStore {
 
   /** Both keys of a period share the provider's hash tag, so they live on one Redis Cluster slot. */
   private keys(ref: PeriodRef): [string, string] {
-    const base = `${this.prefix}{${ref.providerId}}:${ref.start}`;
+    const base = `${this.prefix}{${hashTag(ref.providerId)}}:${ref.start}`;
     return [`${base}:usage`, `${base}:holds`];
   }
 
   private ttl(ref: PeriodRef): number {
     return Math.max(60_000, ref.end - Date.now() + KEEP_AFTER_END_MS);
   }
+}
+
+/** `command`'s answer, or StoreUnavailableError when Redis has not answered in ANSWER_TIMEOUT_MS. */
+async function answerSoon<T>(command: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreUnavailableError('redis did not answer')), ANSWER_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([command, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A provider id made safe inside a Redis Cluster hash tag, which ends at the first `}` (and is
+ * ignored when empty, which would split a provider's keys over two slots): `{` and `}` are
+ * percent-encoded. Ids already encode `%`, so this stays one-to-one; ids without braces are
+ * unchanged, and so are their keys.
+ */
+function hashTag(providerId: string): string {
+  return providerId.replace(/[{}]/g, (c) => (c === '{' ? '%7B' : '%7D'));
 }

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openSql, type Sql, type SqlStatement } from './sqlite-driver.js';
 import type { Counters, Limits, PeriodRef, ReserveResult, UsageStore } from './store.js';
@@ -28,6 +28,8 @@ export class SqliteStore implements UsageStore {
   private flushError: Error | null = null;
 
   constructor(path: string, opts: { flushMs?: number; onFlushError?: (err: Error) => void } = {}) {
+    const problem = fileProblem(path);
+    if (problem) throw new Error(`usage store ${path} cannot be used: ${problem}`);
     mkdirSync(dirname(path), { recursive: true });
     let db: Sql | null = null;
     try {
@@ -171,6 +173,41 @@ export class SqliteStore implements UsageStore {
     for (const [key, e] of this.entries) {
       if (key.startsWith(prefix) && !e.dirty && e.holds.size === 0 && splitKey(key)[1] < ref.start) this.entries.delete(key);
     }
+  }
+}
+
+/** The first 16 bytes of every SQLite database file. */
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * Why an existing file at `path` is no usage store, read without writing: SQLite would take an
+ * empty file as a new database and count from 0 over what was lost, and it is better that no
+ * driver touches a file that is not a database. Null when the file is missing (a new store) or
+ * starts as a SQLite database does (SQLite checks the rest).
+ */
+function fileProblem(path: string): string | null {
+  if (path === ':memory:' || path === '') return null;
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    return code === 'ENOENT' ? null : `it cannot be read (${code})`;
+  }
+  try {
+    const head = Buffer.alloc(SQLITE_HEADER.length);
+    const n = readSync(fd, head, 0, head.length, 0);
+    if (n === 0) {
+      return 'it is empty (0 bytes), so the usage it held is lost; the gateway does not start counting from 0 over it. ' +
+        'Restore it from a backup, or delete it to start afresh';
+    }
+    if (n < head.length || !head.equals(SQLITE_HEADER)) {
+      return 'it is not a SQLite database (it does not start with the SQLite header) and was left as it is. ' +
+        'Restore it from a backup, or move it away to start afresh';
+    }
+    return null;
+  } finally {
+    closeSync(fd);
   }
 }
 
