@@ -139,7 +139,8 @@ function resolveProvider(
   try {
     url = new URL(p.endpoint);
   } catch {
-    bad('endpoint', `not a URL: "${p.endpoint}"`);
+    // The value is not repeated: a key pasted into the wrong field would reach the logs.
+    bad('endpoint', 'not a URL');
   }
   if (url) {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') bad('endpoint', 'must be an http:// or https:// URL');

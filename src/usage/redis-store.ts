@@ -140,7 +140,14 @@ export class RedisStore implements UsageStore {
 
   async close(): Promise<void> {
     if (this.redis.status === 'ready') {
-      await this.redis.quit().catch(() => undefined);
+      // A frozen Redis must not hold a shutdown forever: what it has not taken in 2 s is dropped.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 2000);
+      });
+      await Promise.race([this.redis.quit().catch(() => undefined), late]);
+      clearTimeout(timer);
+      this.redis.disconnect();
     } else {
       this.redis.disconnect();
     }
