@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { sameUpstream } from './config/diff.js';
 import type { GatewayConfig } from './config/load.js';
 import { Reloader, type ReloadResult } from './config/reloader.js';
-import { GatewayError, internalError, routeNotFound, shuttingDown, unauthorized } from './errors.js';
+import { clientError, GatewayError, internalError, routeNotFound, shuttingDown, unauthorized } from './errors.js';
 import type { GatewayLogger, Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { finishRequest, newTrace, type RequestTrace } from './observability/request-log.js';
@@ -232,7 +232,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
 function fromFastifyError(err: unknown): GatewayError {
   const e = err as { statusCode?: unknown; code?: unknown; message?: unknown };
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return new GatewayError(e.statusCode, 'invalid_request_error', typeof e.code === 'string' ? e.code : 'invalid_request', String(e.message));
+    return clientError(e.statusCode, typeof e.code === 'string' ? e.code : 'invalid_request', String(e.message));
   }
   return internalError();
 }

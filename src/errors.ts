@@ -80,3 +80,13 @@ export const endpointNotSupported = (model: string, endpoint: string): GatewayEr
 /** The error event that ends a stream the upstream broke off after its first byte (no `[DONE]` follows). */
 export const streamInterrupted = (): GatewayError =>
   new GatewayError(502, 'upstream_error', 'stream_interrupted', 'The upstream provider broke off the stream; the answer is incomplete.');
+
+export const configRefused = (count: number): GatewayError =>
+  new GatewayError(400, 'invalid_request_error', 'invalid_config', `The configuration was refused (${count} error(s)); the running configuration stays.`);
+
+export const providerNotFound = (model: string, provider: string): GatewayError =>
+  new GatewayError(404, 'invalid_request_error', 'provider_not_found', `Model '${model}' has no provider '${provider}'.`, 'provider');
+
+/** A client error Fastify or Node raised itself (bad header, unsupported method…): its 4xx status, in OpenAI format. */
+export const clientError = (status: number, code: string, message: string): GatewayError =>
+  new GatewayError(status, 'invalid_request_error', code, message);

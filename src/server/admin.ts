@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { GatewayState } from '../app.js';
 import type { ProviderConfig } from '../config/load.js';
-import { GatewayError, invalidRequest, modelNotFound, usageStoreUnreachable } from '../errors.js';
+import { configRefused, invalidRequest, modelNotFound, providerNotFound, usageStoreUnreachable } from '../errors.js';
 import { orderProviders } from '../routing/select.js';
 import type { Counters } from '../usage/store.js';
 
@@ -15,7 +15,7 @@ export function maskKey(key: string): string {
 }
 
 /** One provider as the admin API shows it: settings (secrets masked), usage against quota, health. */
-function providerView(state: GatewayState, p: ProviderConfig, counters: Counters | undefined, now: number) {
+function providerView(state: AdminDeps, p: ProviderConfig, counters: Counters | undefined, now: number) {
   const h = state.health.get(p.id);
   const c = counters ?? { requests: 0, tokens: 0, estimatedTokens: 0 };
   const limits = state.quota.limits(p);
@@ -62,7 +62,7 @@ function providerView(state: GatewayState, p: ProviderConfig, counters: Counters
 }
 
 /** The provider the next request would try first, without advancing the round-robin. */
-function preferredProvider(state: GatewayState, providers: readonly ProviderConfig[], now: number): string | null {
+function preferredProvider(state: AdminDeps, providers: readonly ProviderConfig[], now: number): string | null {
   const enabled = providers.filter((p) => p.enabled);
   return orderProviders(enabled, (id) => state.health.coolingUntil(id, now), new Map(state.rr))[0]?.name ?? null;
 }
@@ -71,7 +71,7 @@ function preferredProvider(state: GatewayState, providers: readonly ProviderConf
  * A read or write of the usage store, for an admin answer: when the store fails (Redis down or
  * hung, a disk error) the answer is 503 `usage_store_unavailable`, never a 500.
  */
-async function fromStore<T>(state: GatewayState, what: string, work: Promise<T>): Promise<T> {
+async function fromStore<T>(state: AdminDeps, what: string, work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (err) {
@@ -81,7 +81,10 @@ async function fromStore<T>(state: GatewayState, what: string, work: Promise<T>)
 }
 
 /** Admin routes; guarded by the admin key (or the gateway key when no admin key is set). */
-export function registerAdminRoutes(app: FastifyInstance, state: GatewayState): void {
+/** What the admin routes read and do: the configuration, health, quotas, traffic, reload. */
+export type AdminDeps = Pick<GatewayState, 'config' | 'health' | 'rr' | 'now' | 'quota' | 'traffic' | 'draining' | 'reload' | 'log'>;
+
+export function registerAdminRoutes(app: FastifyInstance, state: AdminDeps): void {
   app.get<{ Params: { model: string } }>('/admin/providers/:model', async (request) => {
     const model = state.config().models.get(request.params.model);
     if (!model) throw modelNotFound(request.params.model);
@@ -144,7 +147,7 @@ export function registerAdminRoutes(app: FastifyInstance, state: GatewayState): 
   app.post('/admin/reload', async (_request, reply) => {
     const r = await state.reload('POST /admin/reload');
     if (r.ok) return { status: 'reloaded', changes: r.changes };
-    const e = new GatewayError(400, 'invalid_request_error', 'invalid_config', `The configuration was refused (${r.errors.length} error(s)); the running configuration stays.`);
+    const e = configRefused(r.errors.length);
     return reply.code(400).send({ error: { ...e.toJSON().error, errors: r.errors } });
   });
 
@@ -158,7 +161,7 @@ export function registerAdminRoutes(app: FastifyInstance, state: GatewayState): 
     if (body.provider !== undefined) {
       if (typeof body.provider !== 'string') throw invalidRequest('`provider` must be a string.', 'provider');
       const one = model.providers.find((p) => p.name === body.provider);
-      if (!one) throw new GatewayError(404, 'invalid_request_error', 'provider_not_found', `Model '${model.name}' has no provider '${body.provider}'.`, 'provider');
+      if (!one) throw providerNotFound(model.name, body.provider);
       targets = [one];
     }
     await fromStore(state, 'reset usage', state.quota.reset(targets));

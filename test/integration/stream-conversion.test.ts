@@ -28,7 +28,7 @@ describe('client streams, provider answers only JSON', () => {
     expect(sent.stream_options).toBeUndefined();
     expect(s.data.at(-1)).toBe('[DONE]');
     const chunks = s.data.slice(0, -1).map((d) => JSON.parse(d));
-    expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant', content: '' });
+    expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant', content: '', refusal: null });
     expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe('Converted answer');
     expect(chunks.at(-1).choices[0].finish_reason).toBe('stop');
     expect(chunks.every((c) => c.object === 'chat.completion.chunk')).toBe(true);

@@ -64,6 +64,8 @@ describe('usage of streams', () => {
     await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
     fx.double.script('p', { usage: false });
     await call(`${gw.url}/v1/chat/completions`, { body: chat('m') });
+    // Accounted after the answer was sent (an estimate never delays it).
+    await until(() => usage.length === 2);
     expect(usage.map((u) => u.estimated)).toEqual([false, true]);
     expect(usage[1]!.totalTokens).toBeGreaterThan(0);
   });

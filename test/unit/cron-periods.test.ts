@@ -204,7 +204,6 @@ describe('periodAt: walking forward', () => {
     ['0 0 * * 1', 'Europe/Berlin', '2026-01-01T00:00:00Z', 7 * 24 * H - H, 7 * 24 * H + H],
     ['0 0 1 * *', 'Europe/Berlin', '2026-01-01T00:00:00Z', 28 * 24 * H - H, 31 * 24 * H + H],
   ])('%s in %s from %s: 200 contiguous, non-empty periods', (cron, tz, from, minLen, maxLen) => {
-    const t0 = performance.now();
     let p = periodAt(cron, tz, ms(from));
     expect(p.start).toBeLessThanOrEqual(ms(from));
     expect(p.end).toBeGreaterThan(ms(from));
@@ -217,7 +216,6 @@ describe('periodAt: walking forward', () => {
       periods.push(next);
       p = next;
     }
-    const elapsed = performance.now() - t0;
     expect(periods).toHaveLength(201);
     for (const q of periods) {
       const len = q.end - q.start;
@@ -228,7 +226,6 @@ describe('periodAt: walking forward', () => {
       expect(periodAt(cron, tz, mid)).toEqual(q);
       expect(periodAt(cron, tz, q.end - 1)).toEqual(q);
     }
-    expect(elapsed).toBeLessThan(2000);
   });
 });
 
