@@ -6,7 +6,7 @@ import { Reloader, type ReloadResult } from './config/reloader.js';
 import { GatewayError, internalError, routeNotFound, shuttingDown, unauthorized } from './errors.js';
 import type { GatewayLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { finishRequest, newTrace, type RequestTrace } from './observability/request-log.js';
+import { capped, finishRequest, newTrace, type RequestTrace } from './observability/request-log.js';
 import { Traffic } from './observability/traffic.js';
 import { HealthBook } from './routing/health.js';
 import type { RoundRobinState } from './routing/select.js';
@@ -133,7 +133,9 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     traffic,
     draining: false,
     proxyDeps: { pools, health, logger, now, quota, secrets: () => config.secrets, backoffMs: deps.backoffMs ?? defaultBackoff },
-    finishRequest: (request, status) => finishRequest(request, status, { logger, metrics, traffic, logRequests: config.global.log_requests }),
+    finishRequest: (request, status) => finishRequest(request, status, {
+      logger, metrics, traffic, logRequests: config.global.log_requests, isKnownModel: (name) => config.models.has(name),
+    }),
   };
 
   const timeouts = deps.clientTimeouts ?? { headersMs: 15_000, requestMs: 60_000 };
@@ -187,7 +189,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
 
   app.setErrorHandler((err, request, reply) => {
     const e = err instanceof GatewayError ? err : fromFastifyError(err);
-    if (e.status === 500) logger.error({ reqId: request.id, err }, `ERROR unhandled: ${(err as Error).message}`);
+    if (e.status === 500) logger.error({ reqId: request.id, err }, `ERROR unhandled: ${capped(String((err as Error).message))}`);
     if (e.status === 413 || e.code === 'shutting_down') reply.header('connection', 'close');
     return reply.code(e.status).headers(e.headers).send(e.toJSON());
   });
