@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { sameUpstream } from './config/diff.js';
 import type { GatewayConfig } from './config/load.js';
@@ -12,7 +13,7 @@ import { HealthBook } from './routing/health.js';
 import type { RoundRobinState } from './routing/select.js';
 import { registerAdminRoutes } from './server/admin.js';
 import { guardFor, keyMatches, presentedKey } from './server/auth.js';
-import { registerBodyParser } from './server/body.js';
+import { closeGracefully, hasUnreadBody, registerBodyParser } from './server/body.js';
 import { registerDashboard } from './server/dashboard.js';
 import { registerOpenAiRoutes } from './server/openai.js';
 import { Pools } from './upstream/pools.js';
@@ -170,7 +171,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
 
   app.decorateRequest('trace', null as unknown as RequestTrace);
   app.decorateRequest('startedAt', 0);
-  registerBodyParser(app, () => config.global.max_body_bytes);
+  registerBodyParser(app, { maxBytes: () => config.global.max_body_bytes });
 
   app.addHook('onRequest', async (request, reply) => {
     request.startedAt = performance.now();
@@ -183,6 +184,16 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     const expected = guard === 'admin' ? g.admin_key || g.api_key : g.api_key;
     if (expected && !keyMatches(presentedKey(request), expected)) throw unauthorized();
   });
+  // An answer given before the request's body was read to its end (401, 413, busy, …) closes
+  // the connection gracefully, so that the client can read it without sending the rest.
+  const lingering = new Set<Socket>();
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (hasUnreadBody(request.raw)) closeGracefully(request.raw, reply, lingering);
+    return payload;
+  });
+  app.addHook('preClose', async () => {
+    for (const socket of lingering) socket.destroy();
+  });
   app.addHook('onResponse', async (request, reply) => {
     if (!request.trace.hijacked) state.finishRequest(request, reply.statusCode);
   });
@@ -190,7 +201,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   app.setErrorHandler((err, request, reply) => {
     const e = err instanceof GatewayError ? err : fromFastifyError(err);
     if (e.status === 500) logger.error({ reqId: request.id, err }, `ERROR unhandled: ${capped(String((err as Error).message))}`);
-    if (e.status === 413 || e.code === 'shutting_down') reply.header('connection', 'close');
+    if (e.code === 'shutting_down') reply.header('connection', 'close');
     return reply.code(e.status).headers(e.headers).send(e.toJSON());
   });
   app.setNotFoundHandler((request) => {
