@@ -13,7 +13,7 @@ import { HealthBook } from './routing/health.js';
 import type { RoundRobinState } from './routing/select.js';
 import { registerAdminRoutes } from './server/admin.js';
 import { guardFor, keyMatches, presentedKey } from './server/auth.js';
-import { closeGracefully, hasUnreadBody, registerBodyParser } from './server/body.js';
+import { BodyBudget, closeGracefully, hasUnreadBody, registerBodyParser } from './server/body.js';
 import { registerDashboard } from './server/dashboard.js';
 import { registerOpenAiRoutes } from './server/openai.js';
 import { Pools } from './upstream/pools.js';
@@ -72,6 +72,8 @@ export interface GatewayState {
   readonly metrics: Metrics;
   /** The last minutes of traffic and the latest requests, for the dashboard. */
   readonly traffic: Traffic;
+  /** The request bodies being received at once (`_global.max_body_bytes_in_flight`). */
+  readonly bodies: BodyBudget;
   /** Set at shutdown: `/health` says 503 and new requests are refused. */
   draining: boolean;
   /** Metrics and the log line of a request, once, when it is over. */
@@ -132,6 +134,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     quota,
     metrics,
     traffic,
+    bodies: new BodyBudget(() => config.global.max_body_bytes_in_flight),
     draining: false,
     proxyDeps: { pools, health, logger, now, quota, secrets: () => config.secrets, backoffMs: deps.backoffMs ?? defaultBackoff },
     finishRequest: (request, status) => finishRequest(request, status, {
@@ -171,7 +174,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
 
   app.decorateRequest('trace', null as unknown as RequestTrace);
   app.decorateRequest('startedAt', 0);
-  registerBodyParser(app, { maxBytes: () => config.global.max_body_bytes });
+  registerBodyParser(app, { maxBytes: () => config.global.max_body_bytes, budget: state.bodies });
 
   app.addHook('onRequest', async (request, reply) => {
     request.startedAt = performance.now();

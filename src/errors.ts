@@ -43,6 +43,11 @@ export const routeNotFound = (method: string, path: string): GatewayError =>
 export const payloadTooLarge = (limit: number): GatewayError =>
   new GatewayError(413, 'invalid_request_error', 'request_too_large', `The request body is larger than ${limit} bytes.`);
 
+/** Too many request bodies are being received at once (`_global.max_body_bytes_in_flight`). */
+export const bodiesBusy = (): GatewayError =>
+  new GatewayError(503, 'service_unavailable', 'server_busy',
+    'The gateway is receiving too many request bodies at once; retry in a moment.', null, { 'retry-after': '1' });
+
 export const quotaExceeded = (retryAfterSeconds: number): GatewayError =>
   new GatewayError(429, 'rate_limit_error', 'quota_exceeded',
     'Every provider of this model has used its quota for the current period.', null,

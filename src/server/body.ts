@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { GatewayError, invalidJson, invalidRequest, payloadTooLarge } from '../errors.js';
+import { bodiesBusy, GatewayError, invalidJson, invalidRequest, payloadTooLarge } from '../errors.js';
 
 /** No OpenAI request nests this deep; a body that does would exhaust the stack when re-serialized. */
 const MAX_DEPTH = 64;
@@ -35,37 +35,92 @@ export function nestingDepth(body: Buffer): number {
 }
 
 /**
- * Every request body is read as JSON (the Content-Type was checked before, in `onRequest`),
- * under the configured size limit: a declared length over it is refused before a byte is
- * read, and a body that grows past it as soon as it does.
+ * The bytes of request bodies being received and parsed at once, across all requests: each
+ * body holds its declared Content-Length from its first moment (or, chunked, what has
+ * arrived), until it is parsed, refused or its connection closes.
  */
-export function registerBodyParser(app: FastifyInstance, limits: { maxBytes: () => number }): void {
+export class BodyBudget {
+  private used = 0;
+
+  constructor(private readonly max: () => number) {}
+
+  get inFlight(): number {
+    return this.used;
+  }
+
+  take(bytes: number): boolean {
+    if (this.used + bytes > this.max()) return false;
+    this.used += bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.used -= bytes;
+  }
+}
+
+/**
+ * Every request body is read as JSON (the Content-Type was checked before, in `onRequest`),
+ * under the configured size limit and the global budget: a declared length over either is
+ * refused before a byte is read, and a body that grows past them as soon as it does. A body
+ * is held once in memory while it arrives (its declared length allocated at the first byte,
+ * or the chunks of a chunked body, dropped as soon as they are joined).
+ */
+export function registerBodyParser(app: FastifyInstance, limits: { maxBytes: () => number; budget: BodyBudget }): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (request, payload, done) => {
     const max = limits.maxBytes();
+    let held = 0;
     let finished = false;
+    let buffer: Buffer | null = null;
     let parts: Buffer[] = [];
     let size = 0;
+    const take = (bytes: number): boolean => {
+      if (!limits.budget.take(bytes)) return false;
+      held += bytes;
+      return true;
+    };
+    const release = (): void => {
+      limits.budget.give(held);
+      held = 0;
+      buffer = null;
+      parts = [];
+    };
     // The rest of a refused body is not buffered: the reply closes the connection gracefully (closeGracefully).
     const finish = (err: Error | null, value?: unknown): void => {
       if (finished) return;
       finished = true;
-      parts = [];
+      release();
       done(err, value);
     };
-    const declared = Number(request.headers['content-length']);
-    if (Number.isFinite(declared) && declared > max) return finish(payloadTooLarge(max));
+    payload.once('close', () => {
+      if (!finished) {
+        finished = true;
+        release();
+      }
+    });
+    const header = request.headers['content-length'];
+    const declared = header === undefined ? null : Number(header);
+    if (declared !== null && declared > max) return finish(payloadTooLarge(max));
+    if (declared !== null && !take(declared)) return finish(bodiesBusy());
     payload.on('data', (chunk: Buffer) => {
       if (finished) return;
       size += chunk.length;
       if (size > max) return finish(payloadTooLarge(max));
-      parts.push(chunk);
+      if (declared === null) {
+        if (!take(chunk.length)) return finish(bodiesBusy());
+        parts.push(chunk);
+        return;
+      }
+      buffer ??= Buffer.allocUnsafe(declared);
+      chunk.copy(buffer, size - chunk.length);
     });
     payload.on('error', (err) => finish(err));
     payload.on('end', () => {
       if (finished) return;
-      const body = Buffer.concat(parts, size);
+      const body = declared === null ? Buffer.concat(parts, size) : (buffer ?? Buffer.alloc(0)).subarray(0, size);
       parts = [];
+      buffer = null;
       if (nestingDepth(body) > MAX_DEPTH) return finish(invalidRequest(`The request body is nested more than ${MAX_DEPTH} levels deep.`));
       let value: unknown;
       try {
