@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { sameUpstream } from './config/diff.js';
 import type { GatewayConfig } from './config/load.js';
 import { Reloader, type ReloadResult } from './config/reloader.js';
-import { GatewayError, internalError, routeNotFound, shuttingDown, unauthorized } from './errors.js';
+import { crossSiteRequest, GatewayError, internalError, routeNotFound, shuttingDown, unauthorized, unsupportedMediaType } from './errors.js';
 import type { GatewayLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { capped, finishRequest, newTrace, type RequestTrace } from './observability/request-log.js';
@@ -12,8 +12,8 @@ import { Traffic } from './observability/traffic.js';
 import { HealthBook } from './routing/health.js';
 import type { RoundRobinState } from './routing/select.js';
 import { registerAdminRoutes } from './server/admin.js';
-import { guardFor, keyMatches, presentedKey } from './server/auth.js';
-import { BodyBudget, closeGracefully, hasUnreadBody, registerBodyParser } from './server/body.js';
+import { guardFor, isCrossSite, keyMatches, presentedKey } from './server/auth.js';
+import { acceptableBodyType, BodyBudget, closeGracefully, hasUnreadBody, registerBodyParser } from './server/body.js';
 import { registerDashboard } from './server/dashboard.js';
 import { registerOpenAiRoutes } from './server/openai.js';
 import { Pools } from './upstream/pools.js';
@@ -182,10 +182,15 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     reply.header('x-request-id', request.id);
     const guard = guardFor(request.routeOptions.url);
     if (state.draining && guard !== 'open') throw shuttingDown();
-    if (guard === 'open') return;
-    const g = config.global;
-    const expected = guard === 'admin' ? g.admin_key || g.api_key : g.api_key;
-    if (expected && !keyMatches(presentedKey(request), expected)) throw unauthorized();
+    // Reads are safe from other sites (no CORS: their pages cannot see the answer); writes are not.
+    const writes = request.method !== 'GET' && request.method !== 'HEAD' && request.method !== 'OPTIONS';
+    if (writes && isCrossSite(request)) throw crossSiteRequest();
+    if (guard !== 'open') {
+      const g = config.global;
+      const expected = guard === 'admin' ? g.admin_key || g.api_key : g.api_key;
+      if (expected && !keyMatches(presentedKey(request), expected)) throw unauthorized();
+    }
+    if (writes && !acceptableBodyType(request.raw)) throw unsupportedMediaType();
   });
   // An answer given before the request's body was read to its end (401, 413, busy, …) closes
   // the connection gracefully, so that the client can read it without sending the rest.

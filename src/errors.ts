@@ -34,6 +34,11 @@ export const contextLengthExceeded = (tokens: number): GatewayError =>
 export const unauthorized = (): GatewayError =>
   new GatewayError(401, 'invalid_request_error', 'invalid_api_key', 'Missing or invalid API key.', null, { 'www-authenticate': 'Bearer' });
 
+/** A browser request that another site made (a form or script on another origin): refused whatever the key. */
+export const crossSiteRequest = (): GatewayError =>
+  new GatewayError(403, 'invalid_request_error', 'cross_site_request',
+    'Requests from another site are refused: call the gateway from its own origin or from a server.');
+
 export const modelNotFound = (model: string): GatewayError =>
   new GatewayError(404, 'invalid_request_error', 'model_not_found', `The model '${model}' does not exist.`, 'model');
 
@@ -47,6 +52,10 @@ export const payloadTooLarge = (limit: number): GatewayError =>
 export const bodiesBusy = (): GatewayError =>
   new GatewayError(503, 'service_unavailable', 'server_busy',
     'The gateway is receiving too many request bodies at once; retry in a moment.', null, { 'retry-after': '1' });
+
+export const unsupportedMediaType = (): GatewayError =>
+  new GatewayError(415, 'invalid_request_error', 'unsupported_media_type',
+    'The request body must be JSON, sent with `Content-Type: application/json`.');
 
 export const quotaExceeded = (retryAfterSeconds: number): GatewayError =>
   new GatewayError(429, 'rate_limit_error', 'quota_exceeded',

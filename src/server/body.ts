@@ -60,7 +60,7 @@ export class BodyBudget {
 }
 
 /**
- * Every request body is read as JSON (the Content-Type was checked before, in `onRequest`),
+ * Every request body is read as JSON (its Content-Type was checked in `onRequest`: acceptableBodyType),
  * under the configured size limit and the global budget: a declared length over either is
  * refused before a byte is read, and a body that grows past them as soon as it does. A body
  * is held once in memory while it arrives (its declared length allocated at the first byte,
@@ -133,11 +133,28 @@ export function registerBodyParser(app: FastifyInstance, limits: { maxBytes: () 
   });
 }
 
-/** A request with a body that has not been read to its end. */
-export function hasUnreadBody(req: IncomingMessage): boolean {
-  if (req.complete) return false;
+/** `application/json` or `application/<anything>+json`, with or without parameters such as `charset`. */
+const JSON_TYPE = /^\s*application\/(?:[\w.!#$&^-]+\+)?json\s*(?:;|$)/i;
+
+/**
+ * Whether a request may carry the body it has: JSON only (a form or `text/plain` post is what
+ * a page of another site can send without the browser asking first), and a request without a
+ * body may omit the Content-Type.
+ */
+export function acceptableBodyType(req: IncomingMessage): boolean {
+  const type = req.headers['content-type'];
+  if (type !== undefined) return JSON_TYPE.test(type);
+  return !hasBody(req);
+}
+
+function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** A request with a body that has not been read to its end. */
+export function hasUnreadBody(req: IncomingMessage): boolean {
+  return !req.complete && hasBody(req);
 }
 
 /**
