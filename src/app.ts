@@ -195,9 +195,9 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   // An answer given before the request's body was read to its end (401, 413, busy, …) closes
   // the connection gracefully, so that the client can read it without sending the rest.
   const lingering = new Set<Socket>();
-  app.addHook('onSend', async (request, reply, payload) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     if (hasUnreadBody(request.raw)) closeGracefully(request.raw, reply, lingering);
-    return payload;
+    done(null, payload);
   });
   app.addHook('preClose', async () => {
     for (const socket of lingering) socket.destroy();
