@@ -1,18 +1,19 @@
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { sameUpstream } from './config/diff.js';
 import type { GatewayConfig } from './config/load.js';
 import { Reloader, type ReloadResult } from './config/reloader.js';
-import { clientError, GatewayError, internalError, routeNotFound, shuttingDown, unauthorized } from './errors.js';
+import { clientError, crossSiteRequest, GatewayError, internalError, routeNotFound, shuttingDown, unauthorized, unsupportedMediaType } from './errors.js';
 import type { GatewayLogger, Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { finishRequest, newTrace, type RequestTrace } from './observability/request-log.js';
+import { capped, finishRequest, newTrace, type RequestTrace } from './observability/request-log.js';
 import { Traffic } from './observability/traffic.js';
 import { HealthBook } from './routing/health.js';
 import type { RoundRobinState } from './routing/select.js';
 import { registerAdminRoutes } from './server/admin.js';
-import { guardFor, keyMatches, presentedKey } from './server/auth.js';
-import { registerBodyParser } from './server/body.js';
+import { guardFor, isCrossSite, keyMatches, presentedKey } from './server/auth.js';
+import { acceptableBodyType, BodyBudget, closeGracefully, hasUnreadBody, registerBodyParser } from './server/body.js';
 import { registerDashboard } from './server/dashboard.js';
 import { Inflight } from './server/inflight.js';
 import { registerOpenAiRoutes } from './server/openai.js';
@@ -77,6 +78,8 @@ export interface GatewayState {
   readonly metrics: Metrics;
   /** The last minutes of traffic and the latest requests, for the dashboard. */
   readonly traffic: Traffic;
+  /** The request bodies being received at once (`_global.max_body_bytes_in_flight`). */
+  readonly bodies: BodyBudget;
   /** Set at shutdown: `/health` says 503 and new requests are refused. */
   draining: boolean;
   /** Metrics and the log line of a request, once, when it is over. */
@@ -140,9 +143,12 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     quota,
     metrics,
     traffic,
+    bodies: new BodyBudget(() => config.global.max_body_bytes_in_flight),
     draining: false,
     proxyDeps: { pools, health, logger, now, quota, secrets: () => config.secrets, backoffMs: deps.backoffMs ?? defaultBackoff },
-    finishRequest: (request, status) => finishRequest(request, status, { logger, metrics, traffic, logRequests: config.global.log_requests }),
+    finishRequest: (request, status) => finishRequest(request, status, {
+      logger, metrics, traffic, logRequests: config.global.log_requests, isKnownModel: (name) => config.models.has(name),
+    }),
   };
 
   const timeouts = deps.clientTimeouts ?? { headersMs: 15_000, requestMs: 60_000 };
@@ -178,7 +184,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   app.decorateRequest('trace', null as unknown as RequestTrace);
   app.decorateRequest('startedAt', 0);
   app.decorateRequest('settled', null);
-  registerBodyParser(app, () => config.global.max_body_bytes);
+  registerBodyParser(app, { maxBytes: () => config.global.max_body_bytes, budget: state.bodies });
 
   app.addHook('onRequest', async (request, reply) => {
     request.startedAt = performance.now();
@@ -186,10 +192,25 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     reply.header('x-request-id', request.id);
     const guard = guardFor(request.routeOptions.url);
     if (state.draining && guard !== 'open') throw shuttingDown();
-    if (guard === 'open') return;
-    const g = config.global;
-    const expected = guard === 'admin' ? g.admin_key || g.api_key : g.api_key;
-    if (expected && !keyMatches(presentedKey(request), expected)) throw unauthorized();
+    // Reads are safe from other sites (no CORS: their pages cannot see the answer); writes are not.
+    const writes = request.method !== 'GET' && request.method !== 'HEAD' && request.method !== 'OPTIONS';
+    if (writes && isCrossSite(request)) throw crossSiteRequest();
+    if (guard !== 'open') {
+      const g = config.global;
+      const expected = guard === 'admin' ? g.admin_key || g.api_key : g.api_key;
+      if (expected && !keyMatches(presentedKey(request), expected)) throw unauthorized();
+    }
+    if (writes && !acceptableBodyType(request.raw)) throw unsupportedMediaType();
+  });
+  // An answer given before the request's body was read to its end (401, 413, busy, …) closes
+  // the connection gracefully, so that the client can read it without sending the rest.
+  const lingering = new Set<Socket>();
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (hasUnreadBody(request.raw)) closeGracefully(request.raw, reply, lingering);
+    done(null, payload);
+  });
+  app.addHook('preClose', async () => {
+    for (const socket of lingering) socket.destroy();
   });
   app.addHook('onResponse', async (request, reply) => {
     if (request.trace.hijacked) return;
@@ -199,8 +220,8 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
 
   app.setErrorHandler((err, request, reply) => {
     const e = err instanceof GatewayError ? err : fromFastifyError(err);
-    if (e.status === 500) logger.error({ reqId: request.id, err }, `ERROR unhandled: ${(err as Error).message}`);
-    if (e.status === 413 || e.code === 'shutting_down') reply.header('connection', 'close');
+    if (e.status === 500) logger.error({ reqId: request.id, err }, `ERROR unhandled: ${capped(String((err as Error).message))}`);
+    if (e.code === 'shutting_down') reply.header('connection', 'close');
     return reply.code(e.status).headers(e.headers).send(e.toJSON());
   });
   app.setNotFoundHandler((request) => {

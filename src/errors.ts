@@ -34,14 +34,29 @@ export const contextLengthExceeded = (tokens: number): GatewayError =>
 export const unauthorized = (): GatewayError =>
   new GatewayError(401, 'invalid_request_error', 'invalid_api_key', 'Missing or invalid API key.', null, { 'www-authenticate': 'Bearer' });
 
+/** A browser request that another site made (a form or script on another origin): refused whatever the key. */
+export const crossSiteRequest = (): GatewayError =>
+  new GatewayError(403, 'invalid_request_error', 'cross_site_request',
+    'Requests from another site are refused: call the gateway from its own origin or from a server.');
+
+/** The name is the client's: cut, so an 8 MiB name does not come back as an 8 MiB error. */
 export const modelNotFound = (model: string): GatewayError =>
-  new GatewayError(404, 'invalid_request_error', 'model_not_found', `The model '${model}' does not exist.`, 'model');
+  new GatewayError(404, 'invalid_request_error', 'model_not_found', `The model '${model.length > 256 ? `${model.slice(0, 256)}…` : model}' does not exist.`, 'model');
 
 export const routeNotFound = (method: string, path: string): GatewayError =>
   new GatewayError(404, 'invalid_request_error', 'not_found', `No route for ${method} ${path}.`);
 
 export const payloadTooLarge = (limit: number): GatewayError =>
   new GatewayError(413, 'invalid_request_error', 'request_too_large', `The request body is larger than ${limit} bytes.`);
+
+/** Too many request bodies are being received at once (`_global.max_body_bytes_in_flight`). */
+export const bodiesBusy = (): GatewayError =>
+  new GatewayError(503, 'service_unavailable', 'server_busy',
+    'The gateway is receiving too many request bodies at once; retry in a moment.', null, { 'retry-after': '1' });
+
+export const unsupportedMediaType = (): GatewayError =>
+  new GatewayError(415, 'invalid_request_error', 'unsupported_media_type',
+    'The request body must be JSON, sent with `Content-Type: application/json`.');
 
 export const quotaExceeded = (retryAfterSeconds: number): GatewayError =>
   new GatewayError(429, 'rate_limit_error', 'quota_exceeded',

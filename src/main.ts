@@ -60,8 +60,12 @@ async function main(): Promise<void> {
   if (!Number.isFinite(graceSeconds) || graceSeconds < 0) fail(`SHUTDOWN_TIMEOUT: expected seconds, got "${env.SHUTDOWN_TIMEOUT}"`);
   const { app, state } = buildApp({ config: loaded.config, log, store, tz, configPath, env });
   const g = loaded.config.global;
-  if (!g.api_key && !['127.0.0.1', 'localhost', '::1'].includes(host)) {
-    log.logger.warn(`No gateway api_key is set and the gateway listens on ${host}: anyone who can reach it can use your providers`);
+  if (!g.api_key && !isLoopback(host)) {
+    // Not a refusal: the first version's files (api_key "") must keep working on the default
+    // HOST, as must the demo and the Docker image; see README, Security.
+    process.stderr.write(openGatewayWarning(host, port, Boolean(g.admin_key)));
+    log.logger.warn({ host, port, adminKey: Boolean(g.admin_key) },
+      `No gateway api_key is set and the gateway listens on ${host}: anyone who can reach it can use your providers${g.admin_key ? '' : ', reset usage and reload the configuration'}`);
   }
 
   // SIGTERM/SIGINT: stop accepting, say "draining" on /health, let requests and streams in
@@ -103,6 +107,26 @@ async function main(): Promise<void> {
   await app.listen({ port, host });
   const models = [...loaded.config.models.keys()];
   log.logger.info({ port, host, configPath, models, store: store.kind }, `Gateway listening on ${host}:${port} with ${models.length} model(s), usage in ${store.kind}`);
+}
+
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^(?:::ffff:)?127(?:\.\d{1,3}){3}$/.test(h);
+}
+
+/** The banner for a gateway that anyone on its network can use: what is open, and how to close it. */
+function openGatewayWarning(host: string, port: number, adminKey: boolean): string {
+  const open = adminKey ? '/v1/* (your providers, their quotas and keys)' : 'every endpoint: /v1/* (your providers, their quotas and keys), /admin/* and /metrics';
+  return [
+    '',
+    `!! WARNING: no gateway api_key is set, and the gateway listens on ${host}:${port}, beyond this machine.`,
+    `!! Anyone who can reach that address can use ${open}.`,
+    '!! Set _global.api_key (e.g. "${GATEWAY_KEY}", read from the environment) and restart, or listen on',
+    '!! loopback only (HOST=127.0.0.1) behind something that authenticates. Web pages of other sites',
+    '!! cannot drive it from a browser either way (cross-site writes get 403, non-JSON bodies 415).',
+    '',
+    '',
+  ].join('\n');
 }
 
 await main();

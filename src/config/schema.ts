@@ -40,6 +40,8 @@ export const modelSchema = z.strictObject({
   providers: z.array(z.unknown()).min(1),
 });
 
+const DEFAULT_BODY_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
+
 export const globalSchema = z.strictObject({
   default_timeout: positiveInt.default(120),
   default_retry: nonNegativeInt.default(3),
@@ -50,8 +52,16 @@ export const globalSchema = z.strictObject({
   /** No cooldown lasts longer, whatever `Retry-After` a provider sends (SPEC §9). */
   max_cooldown_seconds: nonNegativeInt.default(300),
   max_body_bytes: positiveInt.default(32 * 1024 * 1024),
+  /** All request bodies being received at once; unset: 256 MiB, or `max_body_bytes` when that is larger. */
+  max_body_bytes_in_flight: positiveInt.optional(),
   max_response_bytes: positiveInt.default(64 * 1024 * 1024),
-});
+})
+  // Only compared when both are valid numbers: an invalid one is already reported on its own.
+  .refine(({ max_body_bytes: one, max_body_bytes_in_flight: all }) => all === undefined || !(all >= 1 && one >= 1) || all >= one, {
+    path: ['max_body_bytes_in_flight'],
+    message: 'must be at least max_body_bytes (one body of the largest size must fit)',
+  })
+  .transform((g) => ({ ...g, max_body_bytes_in_flight: g.max_body_bytes_in_flight ?? Math.max(DEFAULT_BODY_BYTES_IN_FLIGHT, g.max_body_bytes) }));
 
 export type RawProvider = z.infer<typeof providerSchema>;
 export type RawGlobal = z.infer<typeof globalSchema>;

@@ -30,35 +30,61 @@ export function newTrace(): RequestTrace {
   };
 }
 
+/** The one label, dashboard row and metrics bucket of every model name that is not configured. */
+export const UNKNOWN_MODEL = '(unknown)';
+
+/** The most of a client-chosen string (model name, path, …) that reaches a log line. */
+export const LOGGED_CHARS = 256;
+
+/** `s` cut to `max` characters, with an ellipsis when it was longer: logs stay bounded whatever a client sends. */
+export function capped(s: string, max = LOGGED_CHARS): string {
+  return s.length <= max ? s : `${s.slice(0, max)}…`;
+}
+
+export interface FinishDeps {
+  logger: Logger;
+  metrics: Metrics;
+  traffic: Traffic;
+  logRequests: boolean;
+  /** Whether a model name is configured: only those become labels and dashboard rows. */
+  isKnownModel(name: string): boolean;
+}
+
 /**
  * Once per proxied request, when it is over: the metrics, and (with `log_requests`) one log line
  * with the id, model, every try, the final status, latency, time to first byte and tokens.
+ * The model comes from the client: a name that is not configured is counted as `(unknown)`
+ * (else each invented name would be a new series forever), and every client-chosen string is
+ * cut to LOGGED_CHARS in the log line.
  */
-export function finishRequest(request: FastifyRequest, status: number, deps: { logger: Logger; metrics: Metrics; traffic: Traffic; logRequests: boolean }): void {
+export function finishRequest(request: FastifyRequest, status: number, deps: FinishDeps): void {
   const t = request.trace;
   if (t.finished || !request.url.startsWith('/v1/') || request.method !== 'POST') return;
   t.finished = true;
   const ms = Math.round(performance.now() - request.startedAt);
   if (t.model !== null) {
+    const model = deps.isKnownModel(t.model) ? t.model : UNKNOWN_MODEL;
     deps.metrics.observe({
-      model: t.model, provider: t.provider, status, stream: t.stream, attempts: t.attempts, latencyMs: ms, firstByteMs: t.firstByteMs,
+      model, provider: t.provider, status, stream: t.stream, attempts: t.attempts, latencyMs: ms, firstByteMs: t.firstByteMs,
       tokens: t.promptTokens === null ? null : { prompt: t.promptTokens, completion: t.completionTokens ?? 0, estimated: t.tokensEstimated },
     });
-    deps.traffic.record(t.model, {
-      id: request.id, at: Date.now(), model: t.model, stream: t.stream, status, provider: t.provider, tries: t.attempts,
+    deps.traffic.record(model, {
+      id: request.id, at: Date.now(), model, stream: t.stream, status, provider: t.provider, tries: t.attempts,
       latencyMs: ms, tokens: t.tokens, tokensEstimated: t.tokensEstimated,
     });
   }
   if (!deps.logRequests) return;
+  const path = capped(request.url);
+  const model = t.model === null ? null : capped(t.model);
   const line = {
-    reqId: request.id, method: request.method, path: request.url, model: t.model, stream: t.stream, status,
+    reqId: request.id, method: request.method, path, model, stream: t.stream, status,
     provider: t.provider, tries: t.attempts, latencyMs: ms, tokens: t.tokens,
     ...(t.tokensEstimated ? { tokensEstimated: true } : {}),
     ...(t.firstByteMs !== null ? { firstByteMs: t.firstByteMs } : {}),
     ...(t.clientGone ? { clientGone: true } : {}),
-    ...(t.streamError ? { streamError: t.streamError } : {}),
+    ...(t.streamError ? { streamError: capped(t.streamError) } : {}),
   };
-  const msg = `${request.method} ${request.url} ${t.model ?? '-'} ${status}${t.provider ? ` via ${t.provider}` : ''} in ${ms} ms`;
+  const msg = `${request.method} ${capped(request.url, 64)} ${model === null ? '-' : capped(model, 64)} ${status}${t.provider ? ` via ${t.provider}` : ''} in ${ms} ms`;
   if (status >= 500) deps.logger.error(line, msg);
   else deps.logger.info(line, msg);
 }

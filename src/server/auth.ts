@@ -30,3 +30,37 @@ export function keyMatches(presented: string | null, expected: string): boolean 
   const b = createHash('sha256').update(expected).digest();
   return timingSafeEqual(a, b);
 }
+
+/**
+ * A request that a browser sent on behalf of another site: a form post or script on a page of
+ * another origin (with no key set, such a page could otherwise reset usage or reload the
+ * configuration). Browsers say so in `Sec-Fetch-Site`, which pages cannot set; browsers too old
+ * for it are judged by `Origin` against the request's own `Host` (or `X-Forwarded-Host`, which
+ * a page cannot set either without a CORS preflight the gateway never grants). A request with
+ * neither header comes from no browser page and is not one of these.
+ */
+export function isCrossSite(request: FastifyRequest): boolean {
+  const site = request.headers['sec-fetch-site'];
+  if (typeof site === 'string') return site !== 'same-origin' && site !== 'none';
+  const origin = request.headers.origin;
+  if (origin === undefined) return false;
+  let scheme: string;
+  let host: string;
+  try {
+    ({ protocol: scheme, host } = new URL(origin));
+  } catch {
+    return true; // `null` (a sandboxed or opaque origin) or garbage
+  }
+  const forwarded = request.headers['x-forwarded-host'];
+  const own = [request.headers.host, typeof forwarded === 'string' ? forwarded.split(',')[0]?.trim() : undefined];
+  return !own.some((h) => h !== undefined && h !== '' && sameHost(scheme, h, host));
+}
+
+/** `localhost:80` is `localhost` for http: both sides normalized the way URL does. */
+function sameHost(scheme: string, hostHeader: string, originHost: string): boolean {
+  try {
+    return new URL(`${scheme}//${hostHeader}`).host === originHost;
+  } catch {
+    return false;
+  }
+}

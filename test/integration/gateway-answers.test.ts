@@ -48,10 +48,14 @@ describe('malformed requests get 400 in OpenAI format', () => {
     expect(r.json.error.param).toBe(param);
   });
 
-  it('reads the body as JSON whatever the Content-Type says', async () => {
+  it('415 for a body that is not sent as JSON (a cross-site form can send text/plain), 200 with a charset', async () => {
     gw = await fx.gateway(simple());
     const r = await call(`${gw.url}/v1/chat/completions`, { raw: JSON.stringify(chat('m')), method: 'POST', headers: { 'content-type': 'text/plain' } });
-    expect(r.status).toBe(200);
+    expect(r.status).toBe(415);
+    expectOpenAiError(r, 'unsupported_media_type');
+    expect(fx.double.received('p')).toHaveLength(0);
+    const ok = await call(`${gw.url}/v1/chat/completions`, { raw: JSON.stringify(chat('m')), method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' } });
+    expect(ok.status).toBe(200);
   });
 });
 

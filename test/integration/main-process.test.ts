@@ -27,17 +27,24 @@ describe('the gateway process', () => {
   it('warns at start when no key is set and it listens beyond loopback, not otherwise', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-'));
     const path = join(dir, 'provider.json');
-    const start = async (global: Record<string, unknown>, host: string): Promise<string> => {
+    const start = async (global: Record<string, unknown>, host: string, stream: 'stdout' | 'stderr' = 'stdout'): Promise<string> => {
       writeFileSync(path, JSON.stringify({ _global: global, m: { providers: [{ name: 'p', endpoint: double.url('p'), api_key: 'k', model: 'x' }] } }));
       const port = await freePort();
       const proc = run({ CONFIG_PATH: path, PORT: String(port), HOST: host, LOG_DIR: join(dir, 'logs'), DATA_DIR: join(dir, `data-${port}`) });
       await waitFor(`http://127.0.0.1:${port}/health`);
       proc.kill('SIGTERM');
-      return (await proc.done).stdout;
+      return (await proc.done)[stream];
     };
     expect(await start({}, '0.0.0.0')).toContain('No gateway api_key is set');
     expect(await start({}, '127.0.0.1')).not.toContain('No gateway api_key is set');
     expect(await start({ api_key: 'a-key-123456' }, '0.0.0.0')).not.toContain('No gateway api_key is set');
+    // It starts (the first version's files and the demo must), with a banner that says what is open and how to close it.
+    const banner = await start({}, '0.0.0.0', 'stderr');
+    expect(banner).toContain('WARNING: no gateway api_key is set');
+    expect(banner).toContain('/admin/*');
+    expect(banner).toContain('_global.api_key');
+    expect(banner).toContain('HOST=127.0.0.1');
+    expect(await start({ admin_key: 'an-admin-key-123456' }, '0.0.0.0', 'stderr')).not.toContain('/admin/*');
   });
 
   it('refuses an unknown LOG_LEVEL', async () => {

@@ -48,8 +48,14 @@ describe('defaults of a minimal file', () => {
     ['admin_key', ''],
     ['cooldown_seconds', 30],
     ['max_body_bytes', 33554432],
+    ['max_body_bytes_in_flight', 268435456],
   ] as const)('_global.%s defaults to %j', (field, value) => {
     expect(config.global[field]).toBe(value);
+  });
+
+  it('_global.max_body_bytes_in_flight defaults to max_body_bytes when that is larger, so no older file becomes invalid', () => {
+    expect(ok(one({}, { max_body_bytes: 512 * 1024 * 1024 })).global.max_body_bytes_in_flight).toBe(512 * 1024 * 1024);
+    expect(ok(one({}, { max_body_bytes: 1000, max_body_bytes_in_flight: 1000 })).global.max_body_bytes_in_flight).toBe(1000);
   });
 
   it.each([
@@ -189,6 +195,8 @@ describe('errors name model, provider and field', () => {
     ['unknown _global field', { _global: { default_retries: 2 }, m: { providers: [prov()] } }, ['_global', 'unknown field "default_retries"']],
     ['_global wrong type', { _global: { log_requests: 'yes' }, m: { providers: [prov()] } }, ['_global', 'log_requests']],
     ['_global default_timeout 0', { _global: { default_timeout: 0 }, m: { providers: [prov()] } }, ['_global', 'default_timeout']],
+    ['_global max_body_bytes_in_flight below max_body_bytes', { _global: { max_body_bytes: 2000, max_body_bytes_in_flight: 1000 }, m: { providers: [prov()] } }, ['_global', 'max_body_bytes_in_flight', 'max_body_bytes']],
+    ['_global max_body_bytes_in_flight 0', { _global: { max_body_bytes_in_flight: 0 }, m: { providers: [prov()] } }, ['_global', 'max_body_bytes_in_flight']],
   ] as const)('%s', (_label, raw, parts) => {
     const errors = errorsOf(raw);
     expect(errors).toHaveLength(1);
