@@ -9,6 +9,8 @@ export { TOOL_ERROR_PREFIX, TOOL_RESULT_IMAGE } from './anthropic/messages.js';
 export type { AnthropicToChatOptions, AnthropicToChatResult } from './anthropic/request.js';
 export { anthropicUsage, chatToAnthropic, stopReasonFor, toolInput } from './anthropic/answer.js';
 export type { AnthropicStopReason, AnthropicUsage, ChatUsage } from './anthropic/answer.js';
+export { AnthropicStream, MAX_STREAM_TOOL_CALLS } from './anthropic/stream.js';
+export type { AnthropicStreamOptions } from './anthropic/stream.js';
 export { anthropicError, anthropicErrorType } from './anthropic/errors.js';
 export type { AnthropicErrorType } from './anthropic/errors.js';
 export { anthropicCountTokensText, COUNT_TEXT_MAX_CHARS } from './anthropic/count.js';
