@@ -17,6 +17,8 @@ import { acceptableBodyType, BodyBudget, closeGracefully, hasUnreadBody, registe
 import { registerDashboard } from './server/dashboard.js';
 import { Inflight } from './server/inflight.js';
 import { registerOpenAiRoutes } from './server/openai.js';
+import { registerAnthropicRoutes } from './server/anthropic.js';
+import type { ClientFormat } from './protocols/format.js';
 import { Pools } from './upstream/pools.js';
 import { defaultBackoff, type ProxyDeps } from './upstream/proxy.js';
 import { Quota } from './usage/quota.js';
@@ -222,7 +224,9 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     const e = err instanceof GatewayError ? err : fromFastifyError(err);
     if (e.status === 500) logger.error({ reqId: request.id, err }, `ERROR unhandled: ${capped(String((err as Error).message))}`);
     if (e.code === 'shutting_down') reply.header('connection', 'close');
-    return reply.code(e.status).headers(e.headers).send(e.toJSON());
+    // Each route answers in its clients' format (Anthropic's for /v1/messages); OpenAI's by default.
+    const format = (request.routeOptions.config as { format?: ClientFormat } | undefined)?.format;
+    return reply.code(e.status).headers(e.headers).send(format ? format.error(e.info()) : e.toJSON());
   });
   app.setNotFoundHandler((request) => {
     throw routeNotFound(request.method, request.url.split('?')[0] ?? '');
@@ -238,6 +242,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     return reply.header('content-type', metrics.registry.contentType).send(text);
   });
   registerOpenAiRoutes(app, state);
+  registerAnthropicRoutes(app, state);
   registerAdminRoutes(app, state);
   registerDashboard(app, () => Boolean(config.global.admin_key || config.global.api_key));
   app.addHook('onClose', async () => {

@@ -15,6 +15,11 @@ export class GatewayError extends Error {
     this.name = 'GatewayError';
   }
 
+  /** The error in neutral terms, for a client format to render (`protocols/format.ts`). */
+  info(): { status: number; type: string; code: string; message: string; param: string | null } {
+    return { status: this.status, type: this.type, code: this.code, message: this.message, param: this.param };
+  }
+
   toJSON(): { error: { message: string; type: string; param: string | null; code: string } } {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
   }

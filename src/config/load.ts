@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { cronProblem } from './cron.js';
+import { buildAliases, type AliasTable } from './aliases.js';
 import { globalSchema, modelSchema, providerSchema, type RawGlobal, type RawProvider } from './schema.js';
 
 /** A provider as the gateway uses it: the file's fields with every default filled in, plus what is derived once at load. */
@@ -23,6 +24,7 @@ export interface ProviderConfig extends Readonly<Omit<RawProvider, 'retry' | 'ti
 export interface ModelConfig {
   readonly name: string;
   readonly providers: readonly ProviderConfig[];
+  readonly aliases: readonly string[];
 }
 
 export interface GatewayConfig {
@@ -30,6 +32,8 @@ export interface GatewayConfig {
   readonly models: ReadonlyMap<string, ModelConfig>;
   /** Every provider of every model by id (`providerId(model, name)`), in the file's order. */
   readonly providers: ReadonlyMap<string, ProviderConfig>;
+  /** Other names of models (`aliases`), resolved by `resolveModel`. */
+  readonly aliases: AliasTable;
   /** Every secret value of the file (keys, header values), so the logger can scrub them. */
   readonly secrets: readonly string[];
 }
@@ -113,13 +117,14 @@ export function parseConfig(text: string, opts: ParseOptions): ParseResult {
         for (const v of Object.values(resolved.custom_headers ?? {})) if (v.length >= 6) secrets.add(v);
       }
     });
-    models.set(modelName, deepFreeze({ name: modelName, providers }));
+    models.set(modelName, deepFreeze({ name: modelName, providers, aliases: shape.data.aliases }));
   }
 
+  const aliases = buildAliases(models, (model, message) => errors.push(`model "${model}": ${message}`));
   if (errors.length > 0) return { ok: false, errors };
   const providers = new Map<string, ProviderConfig>();
   for (const m of models.values()) for (const p of m.providers) providers.set(p.id, p);
-  return { ok: true, config: deepFreeze({ global, models, providers, secrets: [...secrets] }) };
+  return { ok: true, config: deepFreeze({ global, models, providers, aliases, secrets: [...secrets] }) };
 }
 
 function resolveProvider(

@@ -33,11 +33,15 @@ export const providerSchema = z.strictObject({
   custom_headers: z.record(z.string(), z.string()).nullable().default(null),
   max_context_length: positiveInt.nullable().default(null),
   cooldown_seconds: nonNegativeInt.optional(),
+  /** The upstream takes `reasoning_effort` (reasoning models): Anthropic `thinking` is mapped to it. */
+  reasoning: z.boolean().default(false),
 });
 
 /** A model's own shape; each provider is then checked on its own against `providerSchema`. */
 export const modelSchema = z.strictObject({
   providers: z.array(z.unknown()).min(1),
+  /** Other names the model answers to: exact, or glob patterns (`claude-*`). */
+  aliases: z.array(z.string().min(1).max(256)).max(1000).default([]),
 });
 
 const DEFAULT_BODY_BYTES_IN_FLIGHT = 256 * 1024 * 1024;

@@ -3,7 +3,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ProviderConfig } from '../config/load.js';
 import { streamInterrupted } from '../errors.js';
 import { Aggregator, readUsage, synthesize, usageChunk, type CompletionKind } from '../stream/convert.js';
+import type { ClientFormat } from '../protocols/format.js';
 import { relay, type RelayEnd } from '../stream/relay.js';
+import { translate } from '../stream/translate.js';
 import { DONE_EVENT, encodeEvent } from '../stream/sse.js';
 import { StreamTap } from '../stream/tap.js';
 import type { ProxyResult } from '../upstream/proxy.js';
@@ -11,6 +13,8 @@ import type { Generated, RequestUsage } from '../usage/accounting.js';
 import type { Inflight } from './inflight.js';
 
 type JsonResult = Extract<ProxyResult, { kind: 'json' }>;
+/** Silence after which a format with keep-alive events sends one. */
+const PING_MS = 10_000;
 type StreamResult = Extract<ProxyResult, { kind: 'stream' }>;
 
 /**
@@ -25,6 +29,10 @@ export interface ReplyContext {
   kind: CompletionKind;
   /** The client asked for usage in its stream (`stream_options.include_usage`). */
   clientWantsUsage: boolean;
+  /** The client's format: answers, streams and errors are written in it. */
+  format: ClientFormat;
+  /** The public model the client asked for, and the id of a translated answer. */
+  answer: { model: string; id: string };
   /** The request's metrics and log line (for replies the gateway writes itself). */
   finish(status: number): void;
   inflight: Inflight;
@@ -50,7 +58,7 @@ export function sendJson(ctx: ReplyContext, result: JsonResult): FastifyReply {
     .code(result.status)
     .headers(servedHeaders(result.provider, result.attempts.length))
     .header('content-type', 'application/json')
-    .send(result.body);
+    .send(result.status < 300 ? answerBody(ctx, result) : errorBody(ctx, result));
   if (result.status < 300) {
     ctx.request.settled = ctx.inflight.track(ctx.usage.settle(result.provider, readUsage(usageOf(result.json)), () => generatedOf(ctx.kind, result.json), result.body.length, true));
   }
@@ -65,10 +73,20 @@ export async function sendSynthesized(ctx: ReplyContext, result: JsonResult): Pr
   const raw = reply.raw;
   raw.writeHead(200, sseHeaders(ctx, result.provider, result.attempts.length));
   const reported = readUsage(usageOf(result.json));
+  const generated = (): Generated => generatedOf(ctx.kind, result.json);
+  const t = ctx.format.stream(ctx.answer);
+  if (t) {
+    // Another format: the chunks a chat stream would have carried, through its translator.
+    raw.write(synthesize(ctx.kind, result.json, true).map((c) => t.push(c)).join(''));
+    request.trace.firstByteMs = Math.round(performance.now() - request.startedAt);
+    raw.end(t.end(reported ? null : await ctx.usage.estimate(generated())));
+    await ctx.usage.settle(result.provider, reported, generated, result.body.length, true);
+    ctx.finish(200);
+    return;
+  }
   const chunks = synthesize(ctx.kind, result.json, ctx.clientWantsUsage && reported !== null);
   raw.write(chunks.map((c) => encodeEvent(c)).join(''));
   request.trace.firstByteMs = Math.round(performance.now() - request.startedAt);
-  const generated = (): Generated => generatedOf(ctx.kind, result.json);
   if (ctx.clientWantsUsage && reported === null) {
     // Asked for, not reported: the estimate, computed once the content is on its way.
     const estimate = await ctx.usage.estimate(generated());
@@ -93,22 +111,38 @@ export async function sendStream(ctx: ReplyContext, result: StreamResult): Promi
   raw.writeHead(result.status, sseHeaders(ctx, result.provider, result.attempts.length));
   const tap = new StreamTap(ctx.kind, !ctx.clientWantsUsage);
   const generated = (): Generated => ({ text: tap.generatedText(), chars: tap.generatedChars() });
-  const bytes = relay(result.stream, tap, {
-    clientWantsUsage: ctx.clientWantsUsage,
-    estimatedUsageEvent: async () => encodeEvent(usageChunk(ctx.kind, tap.head, await ctx.usage.estimate(generated()))),
-    errorEvent: () => encodeEvent(streamInterrupted().toJSON()),
-  });
+  const t = ctx.format.stream(ctx.answer);
+  const bytes: AsyncGenerator<Buffer | string, RelayEnd, undefined> = t
+    ? translate(result.stream, tap, t, () => ctx.usage.estimate(generated()))
+    : relay(result.stream, tap, {
+      clientWantsUsage: ctx.clientWantsUsage,
+      estimatedUsageEvent: async () => encodeEvent(usageChunk(ctx.kind, tap.head, await ctx.usage.estimate(generated()))),
+      errorEvent: () => encodeEvent(streamInterrupted().toJSON()),
+    });
 
-  let end: RelayEnd | null = null;
-  while (!raw.destroyed) {
-    const next = await bytes.next();
-    if (next.done) {
-      end = next.value;
-      break;
+  // Formats with keep-alive events (Messages' `ping`) send one after PING_MS of silence.
+  let lastWrite = performance.now();
+  const pinger = t?.ping ? setInterval(() => {
+    if (performance.now() - lastWrite >= PING_MS && !raw.destroyed && t.ping) {
+      raw.write(t.ping());
+      lastWrite = performance.now();
     }
-    if (raw.destroyed) break;
-    if (request.trace.firstByteMs === null) request.trace.firstByteMs = Math.round(performance.now() - request.startedAt);
-    if (!raw.write(next.value)) await drainOrClose(raw);
+  }, PING_MS / 2) : null;
+  let end: RelayEnd | null = null;
+  try {
+    while (!raw.destroyed) {
+      const next = await bytes.next();
+      if (next.done) {
+        end = next.value;
+        break;
+      }
+      if (raw.destroyed) break;
+      if (request.trace.firstByteMs === null) request.trace.firstByteMs = Math.round(performance.now() - request.startedAt);
+      lastWrite = performance.now();
+      if (!raw.write(next.value)) await drainOrClose(raw);
+    }
+  } finally {
+    if (pinger) clearInterval(pinger);
   }
   let status = result.status;
   if (end === null) {
@@ -140,6 +174,29 @@ export async function sendAbandoned(ctx: ReplyContext, provider: ProviderConfig 
     await ctx.usage.settle(provider, null, () => null, 0, false);
   }
   ctx.finish(499);
+}
+
+/** A success in the client's format: the upstream's bytes when that is the internal one. */
+function answerBody(ctx: ReplyContext, result: JsonResult): Buffer | string {
+  const translated = ctx.format.answer(result.json, ctx.answer);
+  return translated === null ? result.body : JSON.stringify(translated);
+}
+
+/** A provider's client error (already scrubbed, OpenAI-shaped) in the client's format. */
+function errorBody(ctx: ReplyContext, result: JsonResult): string {
+  let e: Record<string, unknown> = {};
+  try {
+    e = (JSON.parse(result.body.toString('utf8')) as { error?: Record<string, unknown> }).error ?? {};
+  } catch {
+    /* the scrubber always writes JSON; an empty error is rendered all the same */
+  }
+  return JSON.stringify(ctx.format.error({
+    status: result.status,
+    type: typeof e.type === 'string' ? e.type : 'invalid_request_error',
+    code: typeof e.code === 'string' ? e.code : null,
+    message: typeof e.message === 'string' ? e.message : `The provider refused the request (HTTP ${result.status}).`,
+    param: typeof e.param === 'string' ? e.param : null,
+  }));
 }
 
 function usageOf(json: unknown): unknown {

@@ -32,6 +32,8 @@ export interface ProxyRequest {
   maxResponseBytes: number;
   /** No cooldown lasts longer, whatever a provider asks (`_global.max_cooldown_seconds`). */
   maxCooldownMs: number;
+  /** `reasoning_effort` a translated request implies, for providers that take it (`reasoning: true`). */
+  reasoningEffort?: string | null;
 }
 
 /** Comments and blank lines accepted before a stream's first data event. */
@@ -120,7 +122,7 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
     }
     logger.info({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, priority: provider.priority },
       `Selected provider ${provider.name} for ${provider.publicModel}`);
-    const body = upstreamBody(req.body, req.endpoint, req.stream, provider);
+    const body = upstreamBody(req.body, req.endpoint, req.stream, provider, req.reasoningEffort ?? null);
     let last: TryOutcome | null = null;
     let retryAfterMs: number | null = null;
     let freshSocketTried = false;

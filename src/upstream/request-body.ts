@@ -12,8 +12,10 @@ export interface UpstreamBody {
  * Streams also ask for usage (`stream_options.include_usage`) so streamed tokens are counted;
  * a provider that can only answer one way is asked that way and the gateway converts.
  */
-export function upstreamBody(body: Readonly<Record<string, unknown>>, endpoint: Endpoint, clientStream: boolean, p: ProviderConfig): UpstreamBody {
+export function upstreamBody(body: Readonly<Record<string, unknown>>, endpoint: Endpoint, clientStream: boolean, p: ProviderConfig, reasoningEffort: string | null = null): UpstreamBody {
   const out: Record<string, unknown> = { ...body, model: p.model };
+  // Only upstreams known to take it: others (gpt-4o, most open models) answer 400 to the field.
+  if (reasoningEffort !== null && p.reasoning) out.reasoning_effort = reasoningEffort;
   if (endpoint === '/embeddings') return { payload: JSON.stringify(out), stream: false };
   const stream = clientStream ? p.stream_support : !p.non_stream_support;
   if (stream) {

@@ -1,7 +1,7 @@
 import { describe as group, expect, it } from 'vitest';
 import { classify, describe, SWITCH_STATUSES, type TryOutcome, type Verdict } from '../../src/upstream/classify.js';
 import { parseRetryAfter } from '../../src/upstream/proxy.js';
-import { summarize } from '../../src/server/openai.js';
+import { summarize } from '../../src/server/proxied.js';
 
 const status = (s: number): TryOutcome => ({ kind: 'status', status: s });
 const network = (code: string): TryOutcome => ({ kind: 'network', code });

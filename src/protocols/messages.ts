@@ -1,0 +1,24 @@
+import { randomBytes } from 'node:crypto';
+import { anthropicError, anthropicToChat, AnthropicStream, chatToAnthropic } from './anthropic.js';
+import type { ClientFormat, ParseResult } from './format.js';
+
+/**
+ * The Anthropic Messages API in front (`POST /v1/messages`): requests translated to chat,
+ * answers and streams back to Messages, errors as `{"type":"error","error":{type,message}}`.
+ */
+export const messagesFormat: ClientFormat = {
+  name: 'anthropic',
+  endpoint: '/chat/completions',
+  parse(body): ParseResult {
+    const r = anthropicToChat(body);
+    if (!r.ok) return r;
+    const chat = r.chat;
+    const effort = typeof chat.reasoning_effort === 'string' ? chat.reasoning_effort : null;
+    delete chat.reasoning_effort;
+    return { ok: true, body: chat, model: r.model, stream: r.stream, clientWantsUsage: false, reasoningEffort: effort };
+  },
+  answer: (json, ctx) => chatToAnthropic(json, ctx),
+  stream: (ctx) => new AnthropicStream(ctx),
+  error: (e) => anthropicError(e.status, e.message),
+  newId: () => `msg_${randomBytes(18).toString('base64url')}`,
+};
