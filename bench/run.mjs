@@ -35,6 +35,7 @@ const log = (...a) => process.stderr.write(`[bench] ${a.join(' ')}\n`);
 
 const CHAT = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Say hello in a few words.' }] });
 const STREAM = JSON.stringify({ model: 'bench', stream: true, messages: [{ role: 'user', content: 'Say hello in a few words.' }] });
+const MESSAGES_STREAM = JSON.stringify({ model: 'bench', max_tokens: 256, stream: true, messages: [{ role: 'user', content: 'Say hello in a few words.' }] });
 
 async function main() {
   const haveWrk = smoke ? existsSync('/usr/bin/wrk') : ensureDebian('/usr/bin/wrk', 'wrk');
@@ -74,6 +75,11 @@ async function main() {
     { name: 'streaming chat (20 chunks), 50 connections', body: STREAM, connections: 50, targets: smoke ? [] : targets },
     { name: 'chat, 1 connection', body: CHAT, connections: 1, targets },
     { name: 'chat, 50 connections (gateway variants)', body: CHAT, connections: 50, targets: [targets[1], ...variants] },
+    // The same 20-chunk stream, as chat and as Anthropic Messages translated to and from chat.
+    { name: 'streaming, chat vs Messages translated, 50 connections', connections: 50, targets: smoke ? [] : [
+      { ...targets[1], name: 'gateway, /v1/chat/completions', body: STREAM },
+      { ...targets[1], name: 'gateway, /v1/messages (translated)', url: targets[1].url.replace('/v1/chat/completions', '/v1/messages'), body: MESSAGES_STREAM },
+    ] },
   ].filter((s) => s.targets.length > 0 && !(smoke && s.name.includes('variants')));
 
   const results = new Map();
@@ -81,7 +87,7 @@ async function main() {
     for (const s of scenarios) {
       for (const t of s.targets) {
         log(`round ${r}/${rounds}: ${s.name}: ${t.name}`);
-        const m = await sampled(t.pid, () => load({ url: t.url, body: s.body, headers: { 'content-type': 'application/json', ...t.headers }, connections: s.connections, seconds, dir: work }));
+        const m = await sampled(t.pid, () => load({ url: t.url, body: t.body ?? s.body, headers: { 'content-type': 'application/json', ...t.headers }, connections: s.connections, seconds, dir: work }));
         const key = `${s.name}\u0000${t.name}`;
         results.set(key, [...(results.get(key) ?? []), { ...m.result, peakRss: m.peakRss, cpu: m.cpuPercent }]);
       }
@@ -216,6 +222,14 @@ function render(scenarios, results, slow) {
       lines.push(`| ${t.name} | ${f(r.rps)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${r.errors} | ${t.name === 'direct' ? '(upstream)' : f(r.rss)} | ${f(r.cpu)} |`);
     }
     lines.push('');
+  }
+  const translated = scenarios.find((s) => s.name.startsWith('streaming, chat vs Messages'));
+  if (translated && translated.targets.length === 2) {
+    // Gateway CPU per request: CPU % over requests per second, translated against plain chat.
+    const [chatRow, messagesRow] = translated.targets.map((t) => row(translated, t));
+    const cost = (r) => r.cpu / r.rps;
+    const extra = (cost(messagesRow) / cost(chatRow) - 1) * 100;
+    lines.push(`Gateway CPU per translated /v1/messages stream: ${f(extra, 1)} % ${extra >= 0 ? 'more' : 'less'} than per chat stream (target ≤ 15 % more).`, '');
   }
   if (!smoke && !opts.quick) lines.push(...targetsTable(scenarios, row));
   if (slow) {

@@ -45,8 +45,10 @@ export interface Behavior {
   dropAfterChunks?: number;
   /** Report usage (default true): in JSON answers, and in a stream's last chunk when asked for. */
   usage?: boolean;
-  /** Answer with a tool call instead of text. */
+  /** Answer with a tool call instead of text (`get_weather`, or the one given by `toolCall`). */
   toolCalls?: boolean;
+  /** The tool call to answer with (implies `toolCalls`). */
+  toolCall?: { name: string; arguments: string; id?: string };
   /** Answer 200 with an HTML page. */
   html?: boolean;
   /** Answer 200 with a body that is not JSON. */
@@ -275,9 +277,9 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
     const choice = chat
       ? {
         index: 0,
-        message: b.toolCalls ? { role: 'assistant', content: null, refusal: null, tool_calls: [toolCall()] } : { role: 'assistant', content, refusal: null },
+        message: b.toolCalls || b.toolCall ? { role: 'assistant', content: null, refusal: null, tool_calls: [toolCall(b)] } : { role: 'assistant', content, refusal: null },
         logprobs: b.logprobs ? { content: pieces.flatMap((p) => (logprobsOf(p) as { content: unknown[] }).content), refusal: null } : null,
-        finish_reason: b.toolCalls ? 'tool_calls' : 'stop',
+        finish_reason: b.toolCalls || b.toolCall ? 'tool_calls' : 'stop',
       }
       : { index: 0, text: content, finish_reason: 'stop', logprobs: null };
     const out: Record<string, unknown> = { id, object: chat ? 'chat.completion' : 'text_completion', created, model, ...tier, choices: [choice] };
@@ -292,8 +294,8 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
       ? { id, object: 'chat.completion.chunk', created, model, ...tier, choices: [{ index: 0, delta, logprobs, finish_reason: finish }] }
       : { id, object: 'text_completion', created, model, choices: [{ index: 0, text: delta, finish_reason: finish, logprobs: null }] };
   if (chat) events.push(chunk({ role: 'assistant', content: '' }, null));
-  if (b.toolCalls && chat) {
-    const call = toolCall();
+  if ((b.toolCalls || b.toolCall) && chat) {
+    const call = toolCall(b);
     events.push(chunk({ tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] }, null));
     for (const part of split(call.function.arguments, pieces.length)) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: part } }] }, null));
     events.push(chunk({}, 'tool_calls'));
@@ -361,7 +363,8 @@ function embeddings(req: Record<string, unknown>, model: string, b: Behavior): u
   return out;
 }
 
-function toolCall(): { id: string; type: 'function'; function: { name: string; arguments: string } } {
+function toolCall(b: Behavior): { id: string; type: 'function'; function: { name: string; arguments: string } } {
+  if (b.toolCall) return { id: b.toolCall.id ?? 'call_double_1', type: 'function', function: { name: b.toolCall.name, arguments: b.toolCall.arguments } };
   return { id: 'call_double_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris","unit":"celsius"}' } };
 }
 

@@ -5,6 +5,8 @@ import type { Attempt } from '../upstream/proxy.js';
 /** What one finished proxied request tells the metrics. */
 export interface RequestOutcome {
   model: string;
+  /** The route (`/v1/chat/completions`, `/v1/messages`…): a fixed set, never the client's path. */
+  endpoint: string;
   provider: string | null;
   status: number;
   stream: boolean;
@@ -30,7 +32,7 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
  */
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'model' | 'provider' | 'status' | 'stream'>;
+  private readonly requests: Counter<'endpoint' | 'model' | 'provider' | 'status' | 'stream'>;
   private readonly tries: Counter<'model' | 'provider' | 'result'>;
   private readonly failovers: Counter<'model' | 'from' | 'to'>;
   private readonly upstreamLatency: Histogram<'model' | 'provider'>;
@@ -41,7 +43,7 @@ export class Metrics {
   constructor(state: ProviderState) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({ name: 'gateway_requests_total', help: 'Proxied requests by model, serving provider (empty when none), final status and mode', labelNames: ['model', 'provider', 'status', 'stream'], registers });
+    this.requests = new Counter({ name: 'gateway_requests_total', help: 'Proxied requests by endpoint, model, serving provider (empty when none), final status and mode', labelNames: ['endpoint', 'model', 'provider', 'status', 'stream'], registers });
     this.tries = new Counter({ name: 'gateway_upstream_tries_total', help: 'Tries sent to providers, by result (status code or error such as timeout)', labelNames: ['model', 'provider', 'result'], registers });
     this.failovers = new Counter({ name: 'gateway_failovers_total', help: 'Switches from one provider to the next within a request', labelNames: ['model', 'from', 'to'], registers });
     this.upstreamLatency = new Histogram({ name: 'gateway_upstream_latency_seconds', help: 'Duration of each try, until its answer (or the first event of a stream) was usable', labelNames: ['model', 'provider'], buckets: LATENCY_BUCKETS, registers });
@@ -79,7 +81,7 @@ export class Metrics {
   }
 
   observe(o: RequestOutcome): void {
-    this.requests.inc({ model: o.model, provider: o.provider ?? '', status: String(o.status), stream: String(o.stream) });
+    this.requests.inc({ endpoint: o.endpoint, model: o.model, provider: o.provider ?? '', status: String(o.status), stream: String(o.stream) });
     this.duration.observe({ model: o.model, stream: String(o.stream) }, o.latencyMs / 1000);
     let previous: string | null = null;
     for (const a of o.attempts) {

@@ -65,7 +65,7 @@ export function finishRequest(request: FastifyRequest, status: number, deps: Fin
   if (t.model !== null) {
     const model = deps.isKnownModel(t.model) ? t.model : UNKNOWN_MODEL;
     deps.metrics.observe({
-      model, provider: t.provider, status, stream: t.stream, attempts: t.attempts, latencyMs: ms, firstByteMs: t.firstByteMs,
+      model, endpoint: request.routeOptions.url ?? '', provider: t.provider, status, stream: t.stream, attempts: t.attempts, latencyMs: ms, firstByteMs: t.firstByteMs,
       tokens: t.promptTokens === null ? null : { prompt: t.promptTokens, completion: t.completionTokens ?? 0, estimated: t.tokensEstimated },
     });
     deps.traffic.record(model, {

@@ -37,9 +37,9 @@ describe('model names a client invents', () => {
     expect(gatewaySeries(after).length).toBe(before.length);
     expect(after).not.toContain('invented-');
     expect(after).toContain('model="(unknown)"');
-    expect(after).toMatch(/gateway_requests_total\{model="\(unknown\)",provider="",status="404",stream="false"\} 2001/);
+    expect(after).toMatch(/gateway_requests_total\{endpoint="\/v1\/chat\/completions",model="\(unknown\)",provider="",status="404",stream="false"\} 2001/);
     // The configured model is still counted under its own name.
-    expect(after).toMatch(/gateway_requests_total\{model="m",provider="p",status="200",stream="false"\} 1/);
+    expect(after).toMatch(/gateway_requests_total\{endpoint="\/v1\/chat\/completions",model="m",provider="p",status="200",stream="false"\} 1/);
 
     // The dashboard's latest requests show the bucket, not the invented names.
     const overview = await call(`${gw.url}/admin/overview`, { headers: ADMIN });

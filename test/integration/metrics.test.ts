@@ -41,7 +41,7 @@ describe('/metrics', () => {
     expect(r.status).toBe(200);
     expect(String(r.headers['content-type'])).toContain('text/plain');
     const t = r.text;
-    expect(sample(t, 'gateway_requests_total', { model: 'm', provider: 'a', status: '200', stream: 'false' })).toBe(1);
+    expect(sample(t, 'gateway_requests_total', { endpoint: '/v1/chat/completions', model: 'm', provider: 'a', status: '200', stream: 'false' })).toBe(1);
     expect(sample(t, 'gateway_requests_total', { model: 'm', provider: 'a', status: '200', stream: 'true' })).toBe(1);
     expect(sample(t, 'gateway_requests_total', { model: 'm', provider: 'b', status: '200', stream: 'false' })).toBe(1);
     expect(sample(t, 'gateway_upstream_tries_total', { model: 'm', provider: 'a', result: '503' })).toBe(1);
