@@ -35,6 +35,8 @@ export const providerSchema = z.strictObject({
   cooldown_seconds: nonNegativeInt.optional(),
   /** The upstream takes `reasoning_effort` (reasoning models): Anthropic `thinking` is mapped to it. */
   reasoning: z.boolean().default(false),
+  /** The most output tokens the upstream accepts: larger `max_tokens` asks are lowered to it (agents ask 32 K–128 K). */
+  max_output_tokens: positiveInt.nullable().default(null),
 });
 
 /** A model's own shape; each provider is then checked on its own against `providerSchema`. */

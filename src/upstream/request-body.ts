@@ -16,6 +16,13 @@ export function upstreamBody(body: Readonly<Record<string, unknown>>, endpoint: 
   const out: Record<string, unknown> = { ...body, model: p.model };
   // Only upstreams known to take it: others (gpt-4o, most open models) answer 400 to the field.
   if (reasoningEffort !== null && p.reasoning) out.reasoning_effort = reasoningEffort;
+  const cap = p.max_output_tokens;
+  if (cap !== null) {
+    for (const field of ['max_tokens', 'max_completion_tokens'] as const) {
+      const asked = out[field];
+      if (typeof asked === 'number' && asked > cap) out[field] = cap;
+    }
+  }
   if (endpoint === '/embeddings') return { payload: JSON.stringify(out), stream: false };
   const stream = clientStream ? p.stream_support : !p.non_stream_support;
   if (stream) {
