@@ -47,6 +47,8 @@ async function handle(format: ClientFormat, request: FastifyRequest, reply: Fast
 
   const model = resolveModel(config, parsed.model);
   if (!model) throw modelNotFound(parsed.model);
+  // Metrics, stats and the log line name the configured model an alias resolved to.
+  trace.model = model.name;
   const endpoint = format.endpoint;
   const declared = Number(request.headers['content-length']);
   const usage = new RequestUsage(body, Number.isFinite(declared) ? declared : config.global.max_body_bytes, trace, deps.usage, deps.logger);

@@ -58,6 +58,10 @@ describe('messages.create', () => {
     const m = await client(gw.url).messages.create({ model: 'claude-opus-4-8', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] });
     expect(m.model).toBe('claude-opus-4-8');
     expect(fx.double.received('p')).toHaveLength(1);
+    // Logged and counted under the configured model it resolved to.
+    const deadline = Date.now() + 2000;
+    while (Date.now() < deadline && !gw.logs.some((l) => l.path === '/v1/messages')) await new Promise((r) => setTimeout(r, 10));
+    expect(gw.logs.find((l) => l.path === '/v1/messages')?.model).toBe('claude-main');
   });
 
   it('round trips a tool call: tool_use with a parsed input, then tool_result as a tool message', async () => {
