@@ -36,6 +36,8 @@ export type ParseResult =
 export interface StreamTranslator {
   /** The events to send for one parsed chat chunk (possibly ''). */
   push(chunk: unknown): string;
+  /** The same for a chunk that carried only a piece of text (recognized without a parse). */
+  pushText(piece: string): string;
   /** The events that end the stream, with the usage known by then. */
   end(usage: { prompt_tokens: number; completion_tokens: number; prompt_tokens_details?: unknown } | null): string;
   /** The terminal error event of a stream that broke; nothing follows it. */

@@ -2,6 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { anthropicError, anthropicToChat, AnthropicStream, chatToAnthropic } from './anthropic.js';
 import type { ClientFormat, ParseResult } from './format.js';
 
+/** Ids unique per process (a random prefix) and across instances: a counter after it costs no random bytes per request. */
+const ID_PREFIX = randomBytes(12).toString('base64url');
+let idSeq = 0;
+
 /**
  * The Anthropic Messages API in front (`POST /v1/messages`): requests translated to chat,
  * answers and streams back to Messages, errors as `{"type":"error","error":{type,message}}`.
@@ -20,5 +24,5 @@ export const messagesFormat: ClientFormat = {
   answer: (json, ctx) => chatToAnthropic(json, ctx),
   stream: (ctx) => new AnthropicStream(ctx),
   error: (e) => anthropicError(e.status, e.message),
-  newId: () => `msg_${randomBytes(18).toString('base64url')}`,
+  newId: () => `msg_${ID_PREFIX}${(++idSeq).toString(36).padStart(8, '0')}`,
 };

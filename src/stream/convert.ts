@@ -230,6 +230,26 @@ export function usageChunk(kind: CompletionKind, head: { id?: unknown; created?:
   };
 }
 
+/**
+ * The text of a chunk in the canonical form OpenAI-compatible servers send for a piece of text
+ * (`{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[{"index":0,"delta":
+ * {"content":"…"},"logprobs":null,"finish_reason":null}]}`), read without parsing the chunk
+ * whole; null for any other chunk (which is then parsed). The pattern is linear: no nested
+ * quantifier can backtrack.
+ */
+export function textOnlyChunk(data: string): string | null {
+  if (data.length > 64 * 1024) return null;
+  const m = TEXT_ONLY.exec(data);
+  if (!m) return null;
+  try {
+    return JSON.parse(m[1]!) as string;
+  } catch {
+    return null;
+  }
+}
+
+const TEXT_ONLY = /^\{"id":"[^"\\]*","object":"chat\.completion\.chunk","created":\d+,"model":"[^"\\]*",(?:"service_tier":"[^"\\]*",)?(?:"system_fingerprint":(?:null|"[^"\\]*"),)?"choices":\[\{"index":0,"delta":\{"content":("(?:[^"\\]|\\.)*")\}(?:,"logprobs":null)?,"finish_reason":null\}\](?:,"usage":null)?(?:,"obfuscation":"[^"\\]*")?\}$/;
+
 /** The text one chunk (or whole answer) adds: content, refusal, tool-call names and arguments, or legacy text. */
 export function chunkText(kind: CompletionKind, chunk: unknown): string {
   if (!isObject(chunk) || !Array.isArray(chunk.choices)) return '';

@@ -1,5 +1,5 @@
 import type { StreamTranslator } from '../protocols/format.js';
-import type { Usage } from './convert.js';
+import { textOnlyChunk, type Usage } from './convert.js';
 import type { RelayEnd } from './relay.js';
 import { DONE } from './sse.js';
 import type { StreamTap } from './tap.js';
@@ -22,6 +22,11 @@ export async function* translate(stream: UpstreamStream, tap: StreamTap, t: Stre
           tap.forward(e);
           const data = e.data;
           if (data === null || data === DONE) continue;
+          const text = textOnlyChunk(data);
+          if (text !== null) {
+            out += t.pushText(text);
+            continue;
+          }
           let chunk: unknown;
           try {
             chunk = JSON.parse(data);

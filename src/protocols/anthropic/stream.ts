@@ -96,6 +96,17 @@ export class AnthropicStream {
     return this.isContent;
   }
 
+  /**
+   * The events of a chunk that carried only a piece of text for choice 0 (the common chunk,
+   * recognized without parsing it whole: `stream/convert.ts` `textOnlyChunk`).
+   */
+  pushText(piece: string): string {
+    if (this.done) return '';
+    this.start(null);
+    this.text(piece);
+    return this.flush();
+  }
+
   /** The events one chunk gives now (possibly ''). The first chunk of any kind starts the message. */
   push(chunk: unknown): string {
     if (this.done || !isObject(chunk)) return '';
@@ -235,8 +246,10 @@ export class AnthropicStream {
   }
 
   private emitDelta(block: Block, piece: string): void {
-    const delta = block.kind === 'text' ? { type: 'text_delta', text: piece } : { type: 'input_json_delta', partial_json: piece };
-    this.emit('content_block_delta', { type: 'content_block_delta', index: block.index, delta });
+    // The event of every streamed piece: written by hand (the same bytes JSON.stringify gives), as
+    // it is the one event per upstream chunk.
+    const field = block.kind === 'text' ? '"type":"text_delta","text"' : '"type":"input_json_delta","partial_json"';
+    this.out.push(`event: content_block_delta\ndata: {"type":"content_block_delta","index":${block.index},"delta":{${field}:${JSON.stringify(piece)}}}\n\n`);
   }
 
   private emit(type: string, data: Json): void {
