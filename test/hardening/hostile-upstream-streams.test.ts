@@ -46,7 +46,9 @@ async function slowestHealthWhile(url: string, work: Promise<unknown>): Promise<
 describe('before the first data event', () => {
   it('endless comments are cut after 1 MiB and the request fails over, the gateway staying responsive', async () => {
     const gw = await twoTier();
-    fx.double.script('primary', { prelude: { bytes: 200 * 1024 * 1024 } });
+    // 64 KiB pieces a millisecond apart: endless for the gateway, yet the double (which runs in
+    // this same process) leaves the event loop free enough to measure the gateway's /health.
+    fx.double.script('primary', { prelude: { bytes: 200 * 1024 * 1024, piece: 64 * 1024, every: 1 } });
     const pending = readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
     const slowest = await slowestHealthWhile(gw.url, pending);
     const s = await pending;
