@@ -13,10 +13,6 @@ export class Inflight {
     return work;
   }
 
-  get size(): number {
-    return this.pending.size;
-  }
-
   /** Waits until everything tracked has finished, or `ms` have passed. */
   async settle(ms: number): Promise<void> {
     if (this.pending.size === 0) return;

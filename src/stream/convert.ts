@@ -275,6 +275,16 @@ export function chunkText(kind: CompletionKind, chunk: unknown): string {
   return out;
 }
 
+/** A data line parsed as a chunk; undefined for `[DONE]` and for data that is not JSON (skipped, never fatal). */
+export function chunkOf(data: string): unknown {
+  if (data === '[DONE]') return undefined;
+  try {
+    return JSON.parse(data) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The three totals of a usage object; null when it has none of them. */
 export function readUsage(u: unknown): Usage | null {
   if (!isObject(u)) return null;

@@ -1,5 +1,55 @@
+import { chunkOf, textOnlyChunk, type Usage } from './convert.js';
+import type { SseEvent } from './sse.js';
 import type { StreamTap } from './tap.js';
 import type { UpstreamStream } from './upstream-stream.js';
+import type { StreamTranslator } from '../protocols/format.js';
+
+/** How a relayed stream ended: `error` is null when it ended as the upstream meant it to. */
+export interface RelayEnd {
+  error: string | null;
+}
+
+/** What one way of relaying does with a stream's events: the one part that differs between them. */
+interface RelaySink<T> {
+  /** What to write for one network chunk's events (null: nothing). */
+  batch(events: SseEvent[]): Promise<T | null> | T | null;
+  /** What to write after a stream that ended as it should (null: nothing). */
+  end(): Promise<T | null>;
+  /** The terminal error of the client's format, for a stream that broke or was cut short. */
+  error(): T;
+}
+
+/**
+ * The skeleton every relayed stream shares: each network chunk's events through the tap and
+ * the sink, written as they arrive; a stream that breaks, or ends without `[DONE]` or a finish
+ * reason, ends with the format's error event (and no `[DONE]`), so the client can tell the answer
+ * is incomplete. Stopping the iteration early (the client left) cancels the upstream.
+ */
+async function* relayWith<T>(stream: UpstreamStream, tap: StreamTap, sink: RelaySink<T>): AsyncGenerator<T, RelayEnd, undefined> {
+  let ended = false;
+  try {
+    try {
+      for await (const events of stream.batches()) {
+        const out = await sink.batch(events);
+        if (out !== null) yield out;
+      }
+    } catch (err) {
+      ended = true;
+      yield sink.error();
+      return { error: (err as { code?: string }).code ?? 'stream error' };
+    }
+    ended = true;
+    if (!tap.done && !tap.finished) {
+      yield sink.error();
+      return { error: 'UPSTREAM_STREAM_TRUNCATED' };
+    }
+    const last = await sink.end();
+    if (last !== null) yield last;
+    return { error: null };
+  } finally {
+    if (!ended) stream.cancel();
+  }
+}
 
 export interface RelayOptions {
   /** The client asked for usage (`stream_options.include_usage`). */
@@ -10,51 +60,59 @@ export interface RelayOptions {
   errorEvent: () => string;
 }
 
-/** How a relayed stream ended: `error` is null when it ended as the upstream meant it to. */
-export interface RelayEnd {
-  error: string | null;
-}
-
 /**
- * A passed-through stream, as the bytes to write to the client: each network chunk's events as
- * they arrived (one buffer per chunk), less what the tap drops. When the client asked for usage
- * and the provider sent none, an estimated usage chunk goes before `[DONE]`. A stream that
- * breaks, or ends without `[DONE]` or a finish reason, ends with the format's error event and
- * no `[DONE]`, so the client can tell the answer is incomplete. Stopping the iteration early
- * (the client left) cancels the upstream.
+ * A chat stream passed through: the upstream's own bytes, one buffer per network chunk, less
+ * what the tap drops. When the client asked for usage and the provider sent none, an estimated
+ * usage chunk goes before `[DONE]` (or at the end, when no `[DONE]` came).
  */
-export async function* relay(stream: UpstreamStream, tap: StreamTap, opts: RelayOptions): AsyncGenerator<Buffer, RelayEnd, undefined> {
-  let ended = false;
+export function relay(stream: UpstreamStream, tap: StreamTap, opts: RelayOptions): AsyncGenerator<Buffer, RelayEnd, undefined> {
   let usageAdded = false;
+  const usageWanted = (): boolean => opts.clientWantsUsage && tap.usage === null && !usageAdded;
   const addUsage = async (): Promise<Buffer> => {
     usageAdded = true;
     return Buffer.from(await opts.estimatedUsageEvent());
   };
-  try {
-    try {
-      for await (const batch of stream.batches()) {
-        const out: Buffer[] = [];
-        for (const e of batch) {
-          const wasDone = tap.done;
-          if (!tap.forward(e)) continue;
-          if (!wasDone && tap.done && opts.clientWantsUsage && tap.usage === null) out.push(await addUsage());
-          out.push(e.raw);
-        }
-        if (out.length > 0) yield out.length === 1 ? out[0]! : Buffer.concat(out);
+  return relayWith<Buffer>(stream, tap, {
+    async batch(events) {
+      const out: Buffer[] = [];
+      for (const e of events) {
+        const wasDone = tap.done;
+        if (!tap.forward(e)) continue;
+        if (!wasDone && tap.done && usageWanted()) out.push(await addUsage());
+        out.push(e.raw);
       }
-    } catch (err) {
-      ended = true;
-      yield Buffer.from(opts.errorEvent());
-      return { error: (err as { code?: string }).code ?? 'stream error' };
-    }
-    ended = true;
-    if (!tap.done && !tap.finished) {
-      yield Buffer.from(opts.errorEvent());
-      return { error: 'UPSTREAM_STREAM_TRUNCATED' };
-    }
-    if (opts.clientWantsUsage && tap.usage === null && !usageAdded) yield await addUsage();
-    return { error: null };
-  } finally {
-    if (!ended) stream.cancel();
-  }
+      return out.length === 0 ? null : out.length === 1 ? out[0]! : Buffer.concat(out);
+    },
+    end: async () => (usageWanted() ? addUsage() : null),
+    error: () => Buffer.from(opts.errorEvent()),
+  });
+}
+
+/**
+ * A chat stream translated into the client's format on the fly: each chunk read once (the
+ * common text chunk without a whole parse) and handed to the format's translator; the tap still
+ * notes usage and whether the stream finished. The end carries the provider's usage (the
+ * translator saw it in the chunks) or, when it reported none, the gateway's estimate.
+ */
+export function translate(stream: UpstreamStream, tap: StreamTap, t: StreamTranslator, estimate: () => Promise<Usage>): AsyncGenerator<string, RelayEnd, undefined> {
+  return relayWith<string>(stream, tap, {
+    batch(events) {
+      let out = '';
+      for (const e of events) {
+        tap.forward(e);
+        const data = e.data;
+        if (data === null) continue;
+        const text = textOnlyChunk(data);
+        if (text !== null) {
+          out += t.pushText(text);
+          continue;
+        }
+        const chunk = chunkOf(data);
+        if (chunk !== undefined) out += t.push(chunk);
+      }
+      return out === '' ? null : out;
+    },
+    end: async () => t.end(tap.usage === null ? await estimate() : null),
+    error: () => t.error('The upstream provider broke off the stream, or ended it before its end; the answer is incomplete.'),
+  });
 }

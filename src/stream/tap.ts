@@ -1,4 +1,4 @@
-import { chunkText, isUsageOnlyChunk, readUsage, type CompletionKind, type Usage } from './convert.js';
+import { chunkOf, chunkText, isUsageOnlyChunk, readUsage, type CompletionKind, type Usage } from './convert.js';
 import { DONE, SseEvent } from './sse.js';
 
 /** Usage with a non-null object: OpenAI sends `"usage":null` on every chunk once usage is asked for. */
@@ -94,13 +94,7 @@ export class StreamTap {
 
   private fold(): void {
     for (const e of this.pending) {
-      let chunk: unknown;
-      try {
-        chunk = JSON.parse(e.data ?? '');
-      } catch {
-        continue;
-      }
-      const text = chunkText(this.kind, chunk);
+      const text = chunkText(this.kind, chunkOf(e.data ?? ''));
       this.chars += text.length;
       if (this.sample.length < SAMPLE_CHARS) this.sample += text.slice(0, SAMPLE_CHARS - this.sample.length);
     }

@@ -1,4 +1,4 @@
-import { Aggregator, type CompletionKind } from './convert.js';
+import { Aggregator, chunkOf, type CompletionKind } from './convert.js';
 import { DONE, SseDecoder, type SseEvent } from './sse.js';
 
 /** The bytes of an upstream answer: undici's body, or any stream of buffers that can be destroyed. */
@@ -107,7 +107,7 @@ export class UpstreamStream {
 }
 
 /** Whether an event's data is a JSON object with an `error` (parsed only when it starts like one). */
-export function isErrorEvent(e: SseEvent): boolean {
+function isErrorEvent(e: SseEvent): boolean {
   const data = e.data;
   if (data === null || !data.trimStart().startsWith('{') || !data.includes('"error"')) return false;
   try {
@@ -136,12 +136,8 @@ export async function foldStream(stream: UpstreamStream, kind: CompletionKind, c
           done = true;
           continue;
         }
-        let chunk: unknown;
-        try {
-          chunk = JSON.parse(data);
-        } catch {
-          continue;
-        }
+        const chunk = chunkOf(data);
+        if (chunk === undefined) continue;
         if (typeof chunk === 'object' && chunk !== null && 'error' in chunk) throw new StreamFailure('UPSTREAM_STREAM_ERROR', 'error event in the stream');
         agg.add(chunk);
       }
