@@ -5,7 +5,7 @@ import { sameUpstream } from './config/diff.js';
 import type { GatewayConfig } from './config/load.js';
 import { Reloader, type ReloadResult } from './config/reloader.js';
 import { clientError, crossSiteRequest, GatewayError, internalError, routeNotFound, shuttingDown, unauthorized, unsupportedMediaType } from './errors.js';
-import type { GatewayLogger, Logger } from './observability/logger.js';
+import type { GatewayLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { capped, finishRequest, newTrace, type RequestTrace } from './observability/request-log.js';
 import { Traffic } from './observability/traffic.js';
@@ -71,7 +71,6 @@ export interface GatewayState {
   readonly proxyDeps: ProxyDeps;
   readonly now: () => number;
   readonly log: GatewayLogger;
-  readonly logger: Logger;
   /** Requests in flight and their accounting: a shutdown waits for them before closing the store. */
   readonly inflight: Inflight;
   /** Where each finished request's usage goes. */
@@ -139,7 +138,6 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     rr,
     now,
     log: deps.log,
-    logger,
     inflight,
     usage: extraSink ? { record: (u) => (quota.record(u), extraSink.record(u)) } : quota,
     quota,

@@ -15,7 +15,7 @@ import { proxy, type Attempt, type ProxyDeps, type ProxyResult, type Skip } from
 import { RequestUsage } from '../usage/accounting.js';
 import type { UsageSink } from '../usage/sink.js';
 import type { Inflight } from './inflight.js';
-import { sendAbandoned, sendJson, sendStream, sendSynthesized, type ReplyContext } from './reply.js';
+import { sendAbandoned, sendJson, sendStream, sendSynthesized, sendUpstreamError, type ReplyContext } from './reply.js';
 
 /** What a proxied route uses of the gateway: the configuration, routing state, the proxy, usage and the request's end. */
 export interface ProxiedDeps {
@@ -25,7 +25,7 @@ export interface ProxiedDeps {
   readonly proxyDeps: ProxyDeps;
   readonly now: () => number;
   readonly usage: UsageSink;
-  readonly logger: Logger;
+  readonly log: { readonly logger: Logger };
   readonly inflight: Inflight;
   finishRequest(request: FastifyRequest, status: number): void;
 }
@@ -51,7 +51,7 @@ async function handle(format: ClientFormat, request: FastifyRequest, reply: Fast
   trace.model = model.name;
   const endpoint = format.endpoint;
   const declared = Number(request.headers['content-length']);
-  const usage = new RequestUsage(body, Number.isFinite(declared) ? declared : config.global.max_body_bytes, trace, deps.usage, deps.logger);
+  const usage = new RequestUsage(body, Number.isFinite(declared) ? declared : config.global.max_body_bytes, trace, deps.usage, deps.log.logger);
   const promptTokens = needsPromptTokens(model) ? await usage.promptTokens() : null;
   const now = deps.now();
   const plan = planRoute(model, { endpoint, promptTokens }, { coolingUntil: (id) => deps.health.coolingUntil(id, now), rr: deps.rr });
@@ -85,8 +85,11 @@ function respond(ctx: ReplyContext, result: ProxyResult, clientStream: boolean, 
   switch (result.kind) {
     case 'json':
       trace.provider = result.provider.name;
-      if (result.status < 300 && conversionFor(clientStream, false) === 'synthesize') return sendSynthesized(ctx, result);
+      if (conversionFor(clientStream, false) === 'synthesize') return sendSynthesized(ctx, result);
       return sendJson(ctx, result);
+    case 'error':
+      trace.provider = result.provider.name;
+      return sendUpstreamError(ctx, result);
     case 'stream':
       trace.provider = result.provider.name;
       return sendStream(ctx, result);

@@ -12,6 +12,7 @@ import type { Generated, RequestUsage } from '../usage/accounting.js';
 import type { Inflight } from './inflight.js';
 
 type JsonResult = Extract<ProxyResult, { kind: 'json' }>;
+type ErrorResult = Extract<ProxyResult, { kind: 'error' }>;
 /** Silence after which a format with keep-alive events sends one. */
 const PING_MS = 10_000;
 type StreamResult = Extract<ProxyResult, { kind: 'stream' }>;
@@ -51,17 +52,25 @@ function sseHeaders(ctx: ReplyContext, provider: ProviderConfig, tries: number):
   };
 }
 
-/** A whole answer with its status; a success's usage is settled once it is sent (the log line waits for it). */
+/** A whole answer, in the client's format; its usage is settled once it is sent (the log line waits for it). */
 export function sendJson(ctx: ReplyContext, result: JsonResult): FastifyReply {
+  const translated = ctx.format.answer(result.json, ctx.answer);
   const sent = ctx.reply
     .code(result.status)
     .headers(servedHeaders(result.provider, result.attempts.length))
     .header('content-type', 'application/json')
-    .send(result.status < 300 ? answerBody(ctx, result) : errorBody(ctx, result));
-  if (result.status < 300) {
-    ctx.request.settled = ctx.inflight.track(ctx.usage.settle(result.provider, readUsage(usageOf(result.json)), () => generatedOf(ctx.kind, result.json), result.body.length, true));
-  }
+    .send(translated === null ? result.body : JSON.stringify(translated));
+  ctx.request.settled = ctx.inflight.track(ctx.usage.settle(result.provider, readUsage(usageOf(result.json)), () => generatedOf(ctx.kind, result.json), result.body.length, true));
   return sent;
+}
+
+/** A provider's client error (scrubbed), with its status, in the client's format: it costs nothing. */
+export function sendUpstreamError(ctx: ReplyContext, result: ErrorResult): FastifyReply {
+  return ctx.reply
+    .code(result.status)
+    .headers(servedHeaders(result.provider, result.attempts.length))
+    .header('content-type', 'application/json')
+    .send(JSON.stringify(ctx.format.error(result.error)));
 }
 
 /** A whole answer for a client that asked for a stream: the chunks a streaming provider would have sent. */
@@ -173,29 +182,6 @@ export async function sendAbandoned(ctx: ReplyContext, provider: ProviderConfig 
     await ctx.usage.settle(provider, null, () => null, 0, false);
   }
   ctx.finish(499);
-}
-
-/** A success in the client's format: the upstream's bytes when that is the internal one. */
-function answerBody(ctx: ReplyContext, result: JsonResult): Buffer | string {
-  const translated = ctx.format.answer(result.json, ctx.answer);
-  return translated === null ? result.body : JSON.stringify(translated);
-}
-
-/** A provider's client error (already scrubbed, OpenAI-shaped) in the client's format. */
-function errorBody(ctx: ReplyContext, result: JsonResult): string {
-  let e: Record<string, unknown> = {};
-  try {
-    e = (JSON.parse(result.body.toString('utf8')) as { error?: Record<string, unknown> }).error ?? {};
-  } catch {
-    /* the scrubber always writes JSON; an empty error is rendered all the same */
-  }
-  return JSON.stringify(ctx.format.error({
-    status: result.status,
-    type: typeof e.type === 'string' ? e.type : 'invalid_request_error',
-    code: typeof e.code === 'string' ? e.code : null,
-    message: typeof e.message === 'string' ? e.message : `The provider refused the request (HTTP ${result.status}).`,
-    param: typeof e.param === 'string' ? e.param : null,
-  }));
 }
 
 function usageOf(json: unknown): unknown {

@@ -10,7 +10,8 @@ import { foldStream, UpstreamStream } from '../stream/upstream-stream.js';
 import { classify, describe, type TryOutcome } from './classify.js';
 import type { Pools } from './pools.js';
 import { upstreamBody } from './request-body.js';
-import { sanitizeUpstreamError } from './sanitize.js';
+import { upstreamErrorInfo } from './sanitize.js';
+import type { ErrorInfo } from '../protocols/format.js';
 
 /**
  * The try / retry / fail-over loop (SPEC §3): every provider of the order at most once, each
@@ -63,9 +64,11 @@ interface Served {
 export type ProxyResult =
   /**
    * A whole answer: a success (native, or folded from a stream when the provider only
-   * streams), or a client error that goes back to the client (scrubbed).
+   * streams).
    */
   | (Served & { kind: 'json'; body: Buffer; json: unknown })
+  /** A client error the provider answered (scrubbed): it goes back to the client, in the client's format. */
+  | (Served & { kind: 'error'; error: ErrorInfo })
   /** A stream whose first data event has arrived: from here on there is no failover. */
   | (Served & { kind: 'stream'; stream: UpstreamStream })
   /**
@@ -138,10 +141,11 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
       const started = deps.now();
       const r = await tryOnce(provider, body.payload, req, deps, attempts);
       if (r.done) {
-        const ok = (r.result.kind === 'json' || r.result.kind === 'stream') && r.result.status < 300;
+        const ok = r.result.kind === 'json' || r.result.kind === 'stream';
         if (ok) deps.quota.commit(held.hold);
         else deps.quota.release(held.hold);
-        if (r.result.kind === 'json' || r.result.kind === 'stream') deps.health.recordSuccess(provider.id, deps.now() - started);
+        // A client error is the request's fault, not the provider's: it answered.
+        if (r.result.kind !== 'failed' && r.result.kind !== 'aborted') deps.health.recordSuccess(provider.id, deps.now() - started);
         return r.result;
       }
       if (req.signal.aborted) {
@@ -232,8 +236,8 @@ async function tryOnce(provider: ProviderConfig, payload: string, req: ProxyRequ
     const body = await readCapped(res.body, req.maxResponseBytes);
     if (verdict === 'return') {
       // The client learns what was wrong with its request, never where the provider lives or its key.
-      const clean = sanitizeUpstreamError(body, status, deps.secrets(), [new URL(provider.origin).hostname]);
-      return { done: true, result: { kind: 'json', ...served(), contentType: 'application/json', body: clean, json: null } };
+      const error = upstreamErrorInfo(body, status, deps.secrets(), [new URL(provider.origin).hostname]);
+      return { done: true, result: { kind: 'error', ...served(), error } };
     }
     // A 2xx must be the JSON the endpoint promises; an HTML page or a cut body is a failed try.
     let json: unknown;

@@ -1,9 +1,17 @@
+import type { ErrorInfo } from '../protocols/format.js';
+
 /**
  * An upstream's error answer made safe to show the client: the provider's own words stay (they
  * explain what was wrong with the request) but no URL, host, IP address or key fragment does.
  * A body that is not an OpenAI-style JSON error becomes one.
  */
 export function sanitizeUpstreamError(body: Buffer, status: number, secrets: readonly string[], hosts: readonly string[]): Buffer {
+  const e = upstreamErrorInfo(body, status, secrets, hosts);
+  return Buffer.from(JSON.stringify({ error: { message: e.message, type: e.type, param: e.param, code: e.code } }));
+}
+
+/** The same, in neutral terms, for the client's format to render (`protocols/format.ts`). */
+export function upstreamErrorInfo(body: Buffer, status: number, secrets: readonly string[], hosts: readonly string[]): ErrorInfo {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
@@ -13,16 +21,16 @@ export function sanitizeUpstreamError(body: Buffer, status: number, secrets: rea
   const error = (parsed as { error?: unknown } | null)?.error;
   if (typeof error === 'object' && error !== null) {
     const e = error as Record<string, unknown>;
-    const clean = {
+    return {
+      status,
       message: typeof e.message === 'string' ? scrub(e.message, secrets, hosts) : `The provider refused the request (HTTP ${status}).`,
       type: typeof e.type === 'string' ? scrub(e.type, secrets, hosts) : 'invalid_request_error',
       param: typeof e.param === 'string' ? scrub(e.param, secrets, hosts) : null,
       code: typeof e.code === 'string' || typeof e.code === 'number' ? scrub(String(e.code), secrets, hosts) : null,
     };
-    return Buffer.from(JSON.stringify({ error: clean }));
   }
   const message = typeof error === 'string' ? scrub(error, secrets, hosts) : `The provider refused the request (HTTP ${status}).`;
-  return Buffer.from(JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code: 'upstream_error' } }));
+  return { status, message, type: 'invalid_request_error', param: null, code: 'upstream_error' };
 }
 
 /**
