@@ -239,5 +239,9 @@ describe('count_tokens and accounting', () => {
     expect(stats['claude-main'].p.requests).toBe(2);
     expect(stats['claude-main'].p.tokens).toBeGreaterThan(0);
     expect(gw.logs.filter((l) => l.path === '/v1/messages').map((l) => l.status)).toEqual([200, 200]);
+    // Metrics tell the endpoints apart.
+    const metrics = (await call(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })).text;
+    expect(metrics).toMatch(/gateway_requests_total\{endpoint="\/v1\/messages",model="claude-main",provider="p",status="200",stream="true"\} 1/);
+    expect(metrics).toMatch(/gateway_requests_total\{endpoint="\/v1\/messages",model="claude-main",provider="p",status="200",stream="false"\} 1/);
   });
 });
