@@ -18,6 +18,7 @@ import { registerDashboard } from './server/dashboard.js';
 import { Inflight } from './server/inflight.js';
 import { registerOpenAiRoutes } from './server/openai.js';
 import { registerAnthropicRoutes } from './server/anthropic.js';
+import { registerResponsesRoutes } from './server/responses.js';
 import type { ClientFormat } from './protocols/format.js';
 import { Pools } from './upstream/pools.js';
 import { defaultBackoff, type ProxyDeps } from './upstream/proxy.js';
@@ -241,6 +242,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   });
   registerOpenAiRoutes(app, state);
   registerAnthropicRoutes(app, state);
+  registerResponsesRoutes(app, state);
   registerAdminRoutes(app, state);
   registerDashboard(app, () => Boolean(config.global.admin_key || config.global.api_key));
   app.addHook('onClose', async () => {

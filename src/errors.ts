@@ -83,6 +83,14 @@ export const usageStoreUnreachable = (): GatewayError =>
   new GatewayError(503, 'service_unavailable', 'usage_store_unavailable',
     'The usage store is unreachable, so usage cannot be read or reset now; retry later.', null, { 'retry-after': '5' });
 
+/** An unknown, expired or deleted stored response, or one made with another key: all alike. */
+export const responseNotFound = (id: string): GatewayError =>
+  new GatewayError(404, 'invalid_request_error', 'response_not_found', `Response with id '${id.length > 64 ? `${id.slice(0, 64)}…` : id}' not found.`, 'response_id');
+
+export const responseStoreUnavailable = (): GatewayError =>
+  new GatewayError(503, 'service_unavailable', 'usage_store_unavailable',
+    'The usage store, which keeps stored responses, is unreachable; retry later.', null, { 'retry-after': '5' });
+
 export const shuttingDown = (): GatewayError =>
   new GatewayError(503, 'service_unavailable', 'shutting_down', 'The gateway is shutting down; retry on another instance.', null, { 'retry-after': '1' });
 

@@ -49,6 +49,10 @@ export interface Behavior {
   toolCalls?: boolean;
   /** The tool call to answer with (implies `toolCalls`). */
   toolCall?: { name: string; arguments: string; id?: string };
+  /** Several tool calls in one answer (implies `toolCalls`); streamed one after another. */
+  toolCallList?: Array<{ name: string; arguments: string; id?: string }>;
+  /** The finish reason to end with instead of `stop` / `tool_calls` (e.g. `length`). */
+  finishReason?: string;
   /** Answer 200 with an HTML page. */
   html?: boolean;
   /** Answer 200 with a body that is not JSON. */
@@ -277,9 +281,9 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
     const choice = chat
       ? {
         index: 0,
-        message: b.toolCalls || b.toolCall ? { role: 'assistant', content: null, refusal: null, tool_calls: [toolCall(b)] } : { role: 'assistant', content, refusal: null },
+        message: withTools(b) ? { role: 'assistant', content: null, refusal: null, tool_calls: toolCallsOf(b) } : { role: 'assistant', content, refusal: null },
         logprobs: b.logprobs ? { content: pieces.flatMap((p) => (logprobsOf(p) as { content: unknown[] }).content), refusal: null } : null,
-        finish_reason: b.toolCalls || b.toolCall ? 'tool_calls' : 'stop',
+        finish_reason: b.finishReason ?? (withTools(b) ? 'tool_calls' : 'stop'),
       }
       : { index: 0, text: content, finish_reason: 'stop', logprobs: null };
     const out: Record<string, unknown> = { id, object: chat ? 'chat.completion' : 'text_completion', created, model, ...tier, choices: [choice] };
@@ -294,15 +298,16 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
       ? { id, object: 'chat.completion.chunk', created, model, ...tier, choices: [{ index: 0, delta, logprobs, finish_reason: finish }] }
       : { id, object: 'text_completion', created, model, choices: [{ index: 0, text: delta, finish_reason: finish, logprobs: null }] };
   if (chat) events.push(chunk({ role: 'assistant', content: '' }, null));
-  if ((b.toolCalls || b.toolCall) && chat) {
-    const call = toolCall(b);
-    events.push(chunk({ tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] }, null));
-    for (const part of split(call.function.arguments, pieces.length)) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: part } }] }, null));
-    events.push(chunk({}, 'tool_calls'));
+  if (withTools(b) && chat) {
+    toolCallsOf(b).forEach((call, index) => {
+      events.push(chunk({ tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] }, null));
+      for (const part of split(call.function.arguments, pieces.length)) events.push(chunk({ tool_calls: [{ index, function: { arguments: part } }] }, null));
+    });
+    events.push(chunk({}, b.finishReason ?? 'tool_calls'));
   } else {
     const pad = 'x'.repeat(b.padChunks ?? 0);
     for (const p of pieces) events.push(chunk(chat ? { content: p + pad } : p + pad, null, b.logprobs ? logprobsOf(p + pad) : null));
-    if (!b.truncate) events.push(chunk(chat ? {} : '', 'stop'));
+    if (!b.truncate) events.push(chunk(chat ? {} : '', b.finishReason ?? 'stop'));
   }
   if (b.errorEvent) events.unshift({ error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } });
   if (b.prelude) {
@@ -363,7 +368,18 @@ function embeddings(req: Record<string, unknown>, model: string, b: Behavior): u
   return out;
 }
 
-function toolCall(b: Behavior): { id: string; type: 'function'; function: { name: string; arguments: string } } {
+function withTools(b: Behavior): boolean {
+  return Boolean(b.toolCalls || b.toolCall || b.toolCallList);
+}
+
+type ToolCall = { id: string; type: 'function'; function: { name: string; arguments: string } };
+
+function toolCallsOf(b: Behavior): ToolCall[] {
+  if (b.toolCallList) return b.toolCallList.map((c, i) => ({ id: c.id ?? `call_double_${i + 1}`, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+  return [toolCall(b)];
+}
+
+function toolCall(b: Behavior): ToolCall {
   if (b.toolCall) return { id: b.toolCall.id ?? 'call_double_1', type: 'function', function: { name: b.toolCall.name, arguments: b.toolCall.arguments } };
   return { id: 'call_double_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris","unit":"celsius"}' } };
 }

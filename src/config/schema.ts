@@ -35,6 +35,8 @@ export const providerSchema = z.strictObject({
   cooldown_seconds: nonNegativeInt.optional(),
   /** The upstream takes `reasoning_effort` (reasoning models): Anthropic `thinking` is mapped to it. */
   reasoning: z.boolean().default(false),
+  /** The upstream speaks the Responses API: `/v1/responses` requests pass through to it untranslated. */
+  native_responses: z.boolean().default(false),
   /** The most output tokens the upstream accepts: larger `max_tokens` asks are lowered to it (agents ask 32 K–128 K). */
   max_output_tokens: positiveInt.nullable().default(null),
 });
@@ -61,6 +63,10 @@ export const globalSchema = z.strictObject({
   /** All request bodies being received at once; unset: 256 MiB, or `max_body_bytes` when that is larger. */
   max_body_bytes_in_flight: positiveInt.optional(),
   max_response_bytes: positiveInt.default(64 * 1024 * 1024),
+  /** How long a stored response (`/v1/responses` with `store`) is kept (SPEC §7): 30 days. */
+  responses_ttl_seconds: positiveInt.default(30 * 24 * 3600),
+  /** The bytes all stored responses may hold together; past it the oldest go first. */
+  responses_max_bytes: positiveInt.default(1024 * 1024 * 1024),
 })
   // Only compared when both are valid numbers: an invalid one is already reported on its own.
   .refine(({ max_body_bytes: one, max_body_bytes_in_flight: all }) => all === undefined || !(all >= 1 && one >= 1) || all >= one, {

@@ -29,6 +29,8 @@ export type ParseResult =
      * providers that take it (`reasoning: true`); null when none.
      */
     reasoningEffort: string | null;
+    /** What of the request a chat provider cannot take and was left out (hosted tools), for the log. */
+    dropped?: readonly string[];
   }
   | { ok: false; message: string; param: string | null };
 

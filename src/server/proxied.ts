@@ -32,14 +32,18 @@ export interface ProxiedDeps {
 
 /** The handler of a proxied endpoint in one client format: parse, plan, proxy, answer in the format. */
 export function proxiedRoute(format: ClientFormat, deps: ProxiedDeps) {
-  return (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => deps.inflight.track(handle(format, request, reply, deps));
+  return (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => deps.inflight.track(handleProxied(format, request, reply, deps));
 }
 
-async function handle(format: ClientFormat, request: FastifyRequest, reply: FastifyReply, deps: ProxiedDeps): Promise<unknown> {
+/** One proxied request in a format (for routes that make a format per request). */
+export async function handleProxied(format: ClientFormat, request: FastifyRequest, reply: FastifyReply, deps: ProxiedDeps): Promise<unknown> {
   // The whole request runs on the snapshot it started with, whatever a reload does meanwhile.
   const config = deps.config();
   const parsed = format.parse(request.body);
   if (!parsed.ok) throw invalidRequest(parsed.message, parsed.param);
+  if (parsed.dropped && parsed.dropped.length > 0) {
+    deps.log.logger.info({ reqId: request.id, dropped: parsed.dropped }, `Dropped what a chat provider cannot run: ${parsed.dropped.join(', ')}`);
+  }
   const { body, stream } = parsed;
   const trace = request.trace;
   trace.model = parsed.model;

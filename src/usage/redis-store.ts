@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { RedisResponses } from './redis-responses.js';
 import { StoreUnavailableError, type Counters, type Limits, type PeriodRef, type ReserveResult, type UsageStore } from './store.js';
 
 /** Kept this long past a period's end, for the stats of the previous period. */
@@ -51,6 +52,7 @@ type Commands = Redis & {
  */
 export class RedisStore implements UsageStore {
   readonly kind = 'redis';
+  readonly responses: RedisResponses;
   private readonly redis: Commands;
 
   constructor(url: string, private readonly prefix = 'aigw:') {
@@ -60,6 +62,7 @@ export class RedisStore implements UsageStore {
     // Connection errors are reported through healthy(); without a listener ioredis would print them.
     redis.on('error', () => undefined);
     this.redis = redis as Commands;
+    this.responses = new RedisResponses(redis, prefix);
   }
 
   /** Resolves once connected, or rejects after `ms`. */

@@ -1,6 +1,7 @@
 import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openSql, type Sql, type SqlStatement } from './sqlite-driver.js';
+import { SqliteResponses } from './sqlite-responses.js';
 import type { Counters, Limits, PeriodRef, ReserveResult, UsageStore } from './store.js';
 
 interface Entry extends Counters {
@@ -17,6 +18,7 @@ interface Entry extends Counters {
  */
 export class SqliteStore implements UsageStore {
   readonly kind = 'sqlite';
+  readonly responses: SqliteResponses;
   private readonly db: Sql;
   private readonly entries = new Map<string, Entry>();
   private readonly timer: NodeJS.Timeout;
@@ -60,6 +62,7 @@ export class SqliteStore implements UsageStore {
         ? `usage store ${path} is in use by another gateway process (set REDIS_URL to run several instances)`
         : `usage store ${path} cannot be used: ${why}`);
     }
+    this.responses = new SqliteResponses(this.db);
     this.select = this.db.prepare('SELECT requests, tokens, estimated_tokens FROM usage WHERE provider_id = ? AND period_start = ?');
     this.upsert = this.db.prepare(`INSERT INTO usage (provider_id, period_start, requests, tokens, estimated_tokens, updated_at)
       VALUES (?, ?, ?, ?, ?, ?)

@@ -1,3 +1,5 @@
+import type { ResponseStore } from './response-store.js';
+
 /**
  * Usage counters per provider and period, behind one small interface with an embedded (SQLite)
  * and a shared (Redis) implementation. A request is reserved before it is sent (check and
@@ -31,6 +33,8 @@ export type ReserveResult = { ok: true; token: string } | { ok: false; exhausted
 
 export interface UsageStore {
   readonly kind: 'sqlite' | 'redis';
+  /** Stored Responses (SPEC §7), kept beside the counters. */
+  readonly responses: ResponseStore;
   /**
    * Holds one request of the quota when `used + in flight < limit` (and tokens used < limit),
    * in one atomic step. A hold left by a process that died expires after `holdMs`.

@@ -2,7 +2,7 @@
  * A `chat.completion` → an Anthropic Messages answer, plus the stop-reason and usage mappings
  * the stream shares. The answer names the model the client asked for, never the upstream's.
  */
-import { count, isObject, nonEmptyString, type Json } from './json.js';
+import { count, isObject, nonEmptyString, type Json } from '../json.js';
 
 /** Anthropic's stop reasons (2023-06-01); chat gives no way to produce `pause_turn` or `stop_sequence`. */
 export type AnthropicStopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'pause_turn' | 'refusal';

@@ -5,7 +5,7 @@
  * are left out. Bounded: at most `COUNT_TEXT_MAX_CHARS` characters are kept, while `chars` is
  * the length the whole text would have had, so a caller can scale its estimate.
  */
-import { isObject } from './json.js';
+import { isObject } from '../json.js';
 
 export const COUNT_TEXT_MAX_CHARS = 1 << 20;
 

@@ -3,7 +3,7 @@
  * tool_result, a system-role message where it stands. Thinking blocks and blocks chat has no
  * equivalent for are dropped; `cache_control` on any block is never read.
  */
-import { isObject, nonEmptyString, type Json } from './json.js';
+import { isObject, nonEmptyString, type Json } from '../json.js';
 import { ANTHROPIC_LIMITS, InvalidRequest as Invalid } from './limits.js';
 
 /** Put before the text of a `tool_result` with `is_error: true`: chat `tool` messages have no error flag. */

@@ -5,7 +5,7 @@
  * `output_config`, `context_management`, `container`, `mcp_servers`, `service_tier`, `top_k`,
  * unknown fields), since OpenAI-compatible upstreams may reject fields they do not know.
  */
-import { isObject, nonEmptyString, truncate, type Json } from './json.js';
+import { isObject, nonEmptyString, truncate, type Json } from '../json.js';
 import { ANTHROPIC_LIMITS, InvalidRequest as Invalid } from './limits.js';
 import { chatMessages } from './messages.js';
 

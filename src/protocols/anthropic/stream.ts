@@ -14,7 +14,7 @@
  * complete JSON and are dropped. Only choice 0 is read (Anthropic has no `n`).
  */
 import { anthropicUsage, NO_USAGE, stopReasonFor, type AnthropicUsage, type ChatUsage } from './answer.js';
-import { isObject, nonEmptyString, sse, type Json } from './json.js';
+import { isObject, nonEmptyString, sse, type Json } from '../json.js';
 
 /** Tool calls one stream may open; more (an upstream gone wrong) are ignored. */
 export const MAX_STREAM_TOOL_CALLS = 1_000;

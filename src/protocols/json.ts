@@ -1,4 +1,4 @@
-/** Small readers shared by the Anthropic translation modules: every input is `unknown` JSON. */
+/** Small readers shared by the translation modules: every input is `unknown` JSON. */
 
 export type Json = Record<string, unknown>;
 

@@ -1,0 +1,211 @@
+/**
+ * A per-request state machine: `chat.completion.chunk`s (already JSON-parsed) in, the Responses
+ * event stream out, each event framed as `event: <type>\ndata: <json>\n\n` with an increasing
+ * `sequence_number`: `response.created`, `response.in_progress`; per output item
+ * `response.output_item.added`, its content (`content_part.added`, `output_text.delta`…,
+ * `output_text.done`, `content_part.done`; or `function_call_arguments.delta`… / `.done`; or a
+ * custom tool's `custom_tool_call_input.delta` / `.done`), `response.output_item.done` with the
+ * whole item; then `response.completed` (or `response.incomplete`) with the whole response and
+ * its usage. A stream that breaks ends with `response.failed`.
+ *
+ * Text goes in a message item, closed when a tool call starts (text after calls opens another).
+ * Calls stay open until the end, each with its own `output_index`, so the argument pieces of
+ * parallel calls may interleave as the upstream sends them. A custom tool's input sits inside
+ * the function's JSON arguments, so it is sent whole when the call ends. Only choice 0 is read.
+ */
+import { isObject, nonEmptyString, type Json } from '../json.js';
+import {
+  callItem, customInput, itemId, messageItem, outputText, responseObject, responsesUsage, statusFor,
+  type ResponseContext, type ResponsesUsage,
+} from './answer.js';
+
+/** Tool calls one stream may open; more (an upstream gone wrong) are ignored. */
+export const MAX_STREAM_TOOL_CALLS = 1_000;
+/** Text and arguments kept for the `.done` events and the final response: past this an upstream is hostile. */
+export const MAX_RETAINED_CHARS = 64 * 1024 * 1024;
+
+interface TextItem {
+  index: number;
+  id: string;
+  text: string;
+}
+
+interface CallState {
+  index: number;
+  callId: string;
+  chatName: string;
+  args: string;
+  custom: boolean;
+}
+
+export class ResponsesStream {
+  private readonly ctx: ResponseContext;
+  private readonly onDone: (response: Json) => void;
+  private out = '';
+  private seq = 0;
+  private started = false;
+  private done = false;
+  /** Output items by `output_index`; undefined while the item is open. */
+  private readonly items: (Json | undefined)[] = [];
+  private text: TextItem | null = null;
+  private readonly calls = new Map<number | string, CallState>();
+  private lastCall: CallState | null = null;
+  private finishReason: string | null = null;
+  private usage: unknown = null;
+  private retained = 0;
+
+  /** `onDone` gets the final response (completed or incomplete), for storing it. */
+  constructor(ctx: ResponseContext, onDone: (response: Json) => void = () => undefined) {
+    this.ctx = ctx;
+    this.onDone = onDone;
+  }
+
+  /** The events of a chunk that carried only a piece of text for choice 0. */
+  pushText(piece: string): string {
+    if (this.done) return '';
+    this.start();
+    this.addText(piece);
+    return this.flush();
+  }
+
+  push(chunk: unknown): string {
+    if (this.done || !isObject(chunk)) return '';
+    this.start();
+    if (isObject(chunk.usage)) this.usage = chunk.usage;
+    const choices = Array.isArray(chunk.choices) ? chunk.choices : [];
+    const choice: unknown = choices.find((c) => isObject(c) && (c.index === 0 || c.index === undefined));
+    if (isObject(choice)) {
+      const delta = isObject(choice.delta) ? choice.delta : {};
+      if (typeof delta.content === 'string') this.addText(delta.content);
+      if (typeof delta.refusal === 'string') this.addText(delta.refusal);
+      if (Array.isArray(delta.tool_calls)) for (const call of delta.tool_calls) if (isObject(call)) this.callPiece(call);
+      if (typeof choice.finish_reason === 'string') this.finishReason = choice.finish_reason;
+    }
+    return this.flush();
+  }
+
+  /** Closes every item and ends with the whole response: this `usage`, else the last one the chunks carried. */
+  end(usage: unknown): string {
+    if (this.done) return '';
+    this.start();
+    this.closeText();
+    for (const call of this.calls.values()) this.closeCall(call);
+    this.done = true;
+    const { status, incomplete_details } = statusFor(this.finishReason);
+    const final: ResponsesUsage | null = responsesUsage(usage) ?? responsesUsage(this.usage);
+    const response = responseObject(this.ctx, status, this.closedItems(), final, { incomplete_details });
+    this.emit(status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response });
+    this.onDone(response);
+    return this.flush();
+  }
+
+  /** `response.failed` with what was produced so far; nothing follows it. */
+  error(message: string): string {
+    if (this.done) return '';
+    this.start();
+    this.done = true;
+    const response = responseObject(this.ctx, 'failed', this.closedItems(), responsesUsage(this.usage), { error: { code: 'server_error', message } });
+    this.emit('response.failed', { response });
+    return this.flush();
+  }
+
+  private start(): void {
+    if (this.started) return;
+    this.started = true;
+    const response = responseObject(this.ctx, 'in_progress', [], null);
+    this.emit('response.created', { response });
+    this.emit('response.in_progress', { response });
+  }
+
+  private addText(piece: string): void {
+    if (piece === '') return;
+    let t = this.text;
+    if (t === null) {
+      const index = this.items.length;
+      t = { index, id: itemId('msg', this.ctx.id, index), text: '' };
+      this.text = t;
+      this.items.push(undefined);
+      this.emit('response.output_item.added', { output_index: index, item: { id: t.id, type: 'message', status: 'in_progress', role: 'assistant', content: [] } });
+      this.emit('response.content_part.added', { item_id: t.id, output_index: index, content_index: 0, part: outputText('') });
+    }
+    if (this.retain(piece.length)) t.text += piece;
+    // The one event per upstream chunk: written by hand (the bytes JSON.stringify gives).
+    this.out += `event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":${this.seq++},"item_id":"${t.id}","output_index":${t.index},"content_index":0,"delta":${JSON.stringify(piece)},"logprobs":[]}\n\n`;
+  }
+
+  private closeText(): void {
+    const t = this.text;
+    if (t === null) return;
+    this.text = null;
+    this.emit('response.output_text.done', { item_id: t.id, output_index: t.index, content_index: 0, text: t.text, logprobs: [] });
+    this.emit('response.content_part.done', { item_id: t.id, output_index: t.index, content_index: 0, part: outputText(t.text) });
+    const item = messageItem(t.id, t.text);
+    this.items[t.index] = item;
+    this.emit('response.output_item.done', { output_index: t.index, item });
+  }
+
+  private callPiece(call: Json): void {
+    const fn = isObject(call.function) ? call.function : {};
+    let state = this.callFor(call);
+    if (state === undefined) {
+      if (this.calls.size >= MAX_STREAM_TOOL_CALLS) return;
+      this.closeText();
+      const index = this.items.length;
+      const chatName = nonEmptyString(fn.name) ?? '';
+      state = { index, callId: nonEmptyString(call.id) ?? `call_${this.ctx.id.slice(5)}_${index}`, chatName, args: '', custom: this.ctx.request.tools.get(chatName)?.kind === 'custom' };
+      this.items.push(undefined);
+      this.calls.set(typeof call.index === 'number' ? call.index : `id:${state.callId}`, state);
+      this.emit('response.output_item.added', { output_index: index, item: callItem(this.ctx.request.tools, this.ctx.id, index, state.callId, chatName, '', 'in_progress') });
+    }
+    this.lastCall = state;
+    const piece = typeof fn.arguments === 'string' ? fn.arguments : '';
+    if (piece === '' || !this.retain(piece.length)) return;
+    state.args += piece;
+    if (!state.custom) {
+      this.emit('response.function_call_arguments.delta', { item_id: itemId('fc', this.ctx.id, state.index), output_index: state.index, delta: piece });
+    }
+  }
+
+  /** A call's state: by chat `index`; upstreams that leave it out are followed by `id`, else the last call continues. */
+  private callFor(call: Json): CallState | undefined {
+    if (typeof call.index === 'number') return this.calls.get(call.index);
+    const id = nonEmptyString(call.id);
+    if (id !== null) return this.calls.get(`id:${id}`);
+    return this.lastCall ?? undefined;
+  }
+
+  private closeCall(c: CallState): void {
+    if (this.items[c.index] !== undefined) return;
+    const item = callItem(this.ctx.request.tools, this.ctx.id, c.index, c.callId, c.chatName, c.args);
+    const id = item.id as string;
+    if (c.custom) {
+      const input = customInput(c.args);
+      this.emit('response.custom_tool_call_input.delta', { item_id: id, output_index: c.index, delta: input });
+      this.emit('response.custom_tool_call_input.done', { item_id: id, output_index: c.index, input });
+    } else {
+      this.emit('response.function_call_arguments.done', { item_id: id, output_index: c.index, name: item.name, arguments: c.args });
+    }
+    this.items[c.index] = item;
+    this.emit('response.output_item.done', { output_index: c.index, item });
+  }
+
+  private closedItems(): Json[] {
+    return this.items.filter((i): i is Json => i !== undefined);
+  }
+
+  private retain(chars: number): boolean {
+    if (this.retained + chars > MAX_RETAINED_CHARS) return false;
+    this.retained += chars;
+    return true;
+  }
+
+  private emit(type: string, fields: Json): void {
+    this.out += `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: this.seq++, ...fields })}\n\n`;
+  }
+
+  private flush(): string {
+    const text = this.out;
+    this.out = '';
+    return text;
+  }
+}
