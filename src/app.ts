@@ -126,6 +126,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     coolingUntil: (id) => health.coolingUntil(id, now()),
     counters: (providers) => quota.counters(providers),
     limits: (p) => quota.limits(p),
+    storedResponses: () => quota.store.responses.stats(),
   });
 
   const traffic = new Traffic(now);

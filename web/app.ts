@@ -16,7 +16,7 @@ interface Recent {
   id: string; at: number; model: string; stream: boolean; status: number; provider: string | null;
   tries: Array<{ provider: string; result: string; ms: number }>; latencyMs: number; tokens: number | null; tokensEstimated: boolean;
 }
-interface Overview { now: string; store: { kind: string; healthy: boolean }; draining: boolean; models: Model[]; recent: Recent[] }
+interface Overview { now: string; store: { kind: string; healthy: boolean; stored_responses: { count: number; bytes: number } | null }; draining: boolean; models: Model[]; recent: Recent[] }
 
 const KEY = 'gateway-admin-key';
 const REFRESH_MS = 3000;
@@ -92,6 +92,8 @@ async function refresh(): Promise<void> {
 function render(o: Overview): void {
   const unserved = o.models.filter((m) => !m.providers.some((p) => p.health.state === 'ok' && !p.usage.exhausted)).length;
   const parts = [`Updated ${time(o.now)}`, `usage store: ${o.store.kind} ${o.store.healthy ? 'ok' : 'UNREACHABLE'}`];
+  const sr = o.store.stored_responses;
+  if (sr && sr.count > 0) parts.push(`${sr.count} stored response(s), ${(sr.bytes / 1048576).toFixed(1)} MiB`);
   if (o.draining) parts.push('draining');
   parts.push(unserved === 0 ? `${o.models.length} model(s), all served` : `${unserved} of ${o.models.length} model(s) without a healthy provider`);
   $('status').textContent = parts.join(' · ');

@@ -22,6 +22,8 @@ export interface ProviderState {
   coolingUntil(id: string): number;
   counters(providers: readonly ProviderConfig[]): Promise<Array<{ requests: number; tokens: number }>>;
   limits(p: ProviderConfig): { requests: number | null; tokens: number | null };
+  /** Stored responses (count and bytes) in the usage store. */
+  storedResponses(): Promise<{ count: number; bytes: number }>;
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -67,6 +69,16 @@ export class Metrics {
         });
       },
     });
+    const stored = new Gauge({
+      name: 'gateway_stored_responses', help: 'Stored responses (/v1/responses with store) kept in the usage store, and their bytes', labelNames: ['unit'], registers,
+      async collect() {
+        const s = await state.storedResponses().catch(() => null);
+        this.reset();
+        if (!s) return;
+        this.set({ unit: 'responses' }, s.count);
+        this.set({ unit: 'bytes' }, s.bytes);
+      },
+    });
     const cooling = new Gauge({
       name: 'gateway_provider_cooling_down', help: '1 while a provider is skipped after failures, else 0', labelNames: ['model', 'provider'], registers,
       collect() {
@@ -78,6 +90,7 @@ export class Metrics {
     });
     void remaining;
     void cooling;
+    void stored;
   }
 
   observe(o: RequestOutcome): void {

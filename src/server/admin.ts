@@ -98,7 +98,11 @@ export function registerAdminRoutes(app: FastifyInstance, state: AdminDeps): voi
     const config = state.config();
     const now = state.now();
     const providers = [...config.providers.values()];
-    const [counters, storeOk] = await Promise.all([state.quota.counters(providers).catch(() => null), state.quota.store.healthy()]);
+    const [counters, storeOk, responses] = await Promise.all([
+      state.quota.counters(providers).catch(() => null),
+      state.quota.store.healthy(),
+      state.quota.store.responses.stats().catch(() => null),
+    ]);
     let i = 0;
     const models = [...config.models.values()].map((m) => {
       const views = m.providers.map((p) => ({ ...providerView(state, p, counters?.[i++], now), traffic: state.traffic.of(p.id).minutes }));
@@ -110,7 +114,7 @@ export function registerAdminRoutes(app: FastifyInstance, state: AdminDeps): voi
     });
     return {
       now: new Date(now).toISOString(),
-      store: { kind: state.quota.store.kind, healthy: storeOk },
+      store: { kind: state.quota.store.kind, healthy: storeOk, stored_responses: responses },
       draining: state.draining,
       models,
       recent: state.traffic.latest(),

@@ -62,7 +62,8 @@ export function registerResponsesRoutes(app: FastifyInstance, deps: ResponsesDep
     const g = deps.config().global;
     const id = f.response.id as string;
     const text = JSON.stringify({ response: f.response, conversation: f.conversation } satisfies Stored);
-    const limits = { expiresAt: deps.now() + g.responses_ttl_seconds * 1000, maxBytes: g.responses_max_bytes };
+    // Wall-clock time, as the store compares expiry with it.
+    const limits = { expiresAt: Date.now() + g.responses_ttl_seconds * 1000, maxBytes: g.responses_max_bytes };
     void deps.inflight.track(store().put(id, owner, text, limits).then((kept) => {
       if (!kept) deps.log.logger.warn({ id, bytes: text.length }, 'WARN response not stored: larger than responses_max_bytes');
     }, (err: Error) => {

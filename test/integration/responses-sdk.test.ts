@@ -65,7 +65,7 @@ describe('responses.create', () => {
       input: [
         { role: 'developer', content: 'You are terse.' },
         { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'What is this?' }, { type: 'input_image', image_url: 'data:image/png;base64,AAAA', detail: 'low' }] },
-        { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'A pixel.', annotations: [] }] } as ResponseInputItem,
+        { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'A pixel.', annotations: [] }] } as unknown as ResponseInputItem,
         { role: 'user', content: 'Answer in JSON.' },
       ],
       text: { format: { type: 'json_schema', name: 'answer', schema: { type: 'object', properties: { ok: { type: 'boolean' } } }, strict: true } },
