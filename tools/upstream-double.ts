@@ -108,7 +108,7 @@ interface Queued {
   left: number;
 }
 
-const ROUTE = /^\/([^/]+)\/v1\/(chat\/completions|completions|embeddings|models)\/?$/;
+const ROUTE = /^\/([^/]+)\/v1\/(chat\/completions|completions|embeddings|models|responses)\/?$/;
 
 export async function createUpstreamDouble(opts: { port?: number; host?: string; record?: boolean } = {}): Promise<UpstreamDouble> {
   const scripts = new Map<string, Queued[]>();
@@ -262,6 +262,7 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
   const model = typeof req_.model === 'string' ? req_.model : 'unknown';
   if (kind === 'models') return sendJson(res, 200, { object: 'list', data: [{ id: model, object: 'model', created: 0, owned_by: provider }] }, extra);
   if (kind === 'embeddings') return sendJson(res, 200, embeddings(req_, model, b), extra);
+  if (kind === 'responses') return responses(req_, model, b, res, extra, provider);
 
   const content = b.content ?? `Hello from ${provider}`;
   const promptTokens = Math.max(1, Math.ceil(JSON.stringify(req_.messages ?? req_.prompt ?? '').length / 4));
@@ -351,6 +352,58 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
     return;
   }
   res.end(last);
+}
+
+/** The Responses API, as a provider that speaks it answers (`native_responses`): a response object, or its event stream. */
+async function responses(req: Record<string, unknown>, model: string, b: Behavior, res: ServerResponse, extra: Record<string, string>, provider: string): Promise<void> {
+  const id = `resp_double${Math.random().toString(36).slice(2, 12)}`;
+  const created = Math.floor(Date.now() / 1000);
+  const content = b.content ?? `Hello from ${provider}`;
+  const pieces = split(content, b.chunks ?? 3);
+  const input = Math.max(1, Math.ceil(JSON.stringify(req.input ?? '').length / 4));
+  const usage = { input_tokens: input, input_tokens_details: { cached_tokens: 0 }, output_tokens: pieces.length, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: input + pieces.length };
+  const call = withTools(b) ? toolCallsOf(b)[0]! : null;
+  const item = call
+    ? { id: 'fc_double_1', type: 'function_call', status: 'completed', call_id: call.id, name: call.function.name, arguments: call.function.arguments }
+    : { id: 'msg_double_1', type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: content, annotations: [], logprobs: [] }] };
+  const response = (status: string, output: unknown[], u: unknown) => ({
+    id, object: 'response', created_at: created, status, background: false, error: null, incomplete_details: null,
+    instructions: req.instructions ?? null, max_output_tokens: req.max_output_tokens ?? null, model, output,
+    parallel_tool_calls: true, previous_response_id: req.previous_response_id ?? null, reasoning: { effort: null, summary: null },
+    store: req.store ?? true, temperature: 1, text: { format: { type: 'text' } }, tool_choice: 'auto', tools: req.tools ?? [], top_p: 1,
+    truncation: 'disabled', usage: u, user: null, metadata: {},
+  });
+  if (req.stream !== true) return sendJson(res, 200, response('completed', [item], b.usage === false ? null : usage), extra);
+  const events: Array<Record<string, unknown>> = [
+    { type: 'response.created', response: response('in_progress', [], null) },
+    { type: 'response.in_progress', response: response('in_progress', [], null) },
+  ];
+  if (call) {
+    events.push({ type: 'response.output_item.added', output_index: 0, item: { ...item, status: 'in_progress', arguments: '' } });
+    for (const part of split(call.function.arguments, pieces.length)) events.push({ type: 'response.function_call_arguments.delta', item_id: item.id, output_index: 0, delta: part });
+    events.push({ type: 'response.function_call_arguments.done', item_id: item.id, output_index: 0, arguments: call.function.arguments });
+  } else {
+    events.push({ type: 'response.output_item.added', output_index: 0, item: { ...item, status: 'in_progress', content: [] } });
+    events.push({ type: 'response.content_part.added', item_id: item.id, output_index: 0, content_index: 0, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } });
+    for (const p of pieces) events.push({ type: 'response.output_text.delta', item_id: item.id, output_index: 0, content_index: 0, delta: p, logprobs: [] });
+    events.push({ type: 'response.output_text.done', item_id: item.id, output_index: 0, content_index: 0, text: content, logprobs: [] });
+    events.push({ type: 'response.content_part.done', item_id: item.id, output_index: 0, content_index: 0, part: { type: 'output_text', text: content, annotations: [], logprobs: [] } });
+  }
+  events.push({ type: 'response.output_item.done', output_index: 0, item });
+  if (!b.truncate) events.push({ type: 'response.completed', response: response('completed', [item], b.usage === false ? null : usage) });
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...extra });
+  let written = 0;
+  for (const [n, e] of events.entries()) {
+    if (b.dropAfterChunks !== undefined && written >= b.dropAfterChunks) {
+      res.destroy();
+      return;
+    }
+    if (written > 0 && b.chunkDelayMs) await sleep(b.chunkDelayMs);
+    if (res.destroyed) return;
+    await new Promise<void>((resolve) => res.write(`event: ${e.type as string}\ndata: ${JSON.stringify({ ...e, sequence_number: n })}\n\n`, () => resolve()));
+    written += 1;
+  }
+  res.end();
 }
 
 function embeddings(req: Record<string, unknown>, model: string, b: Behavior): unknown {

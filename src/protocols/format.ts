@@ -48,6 +48,51 @@ export interface StreamTranslator {
   ping?(): string;
 }
 
+/** Usage in chat terms, as the gateway counts it. */
+export interface CountedUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+/** The provider settings that say whether it speaks a client format natively. */
+export interface NativeCapable {
+  native_responses: boolean;
+  stream_support: boolean;
+  non_stream_support: boolean;
+}
+
+/** Watches a native stream that passes through to the client: what to send for each event, its usage, its end. */
+export interface NativeStreamWatcher {
+  /** The bytes to send for one upstream event (its own bytes, unless the event names the model). */
+  event(data: string | null, raw: Buffer): Buffer | string;
+  /** The stream reached its terminal event. */
+  readonly ended: boolean;
+  readonly usage: CountedUsage | null;
+  /** The bytes the upstream sent. */
+  readonly bytes: number;
+  /** A bounded sample of the generated text, for an estimate when no usage came. */
+  generatedText(): string;
+  /** The terminal error event of the format, for a stream that broke. */
+  error(message: string): string;
+}
+
+/**
+ * A format some providers speak themselves (`/v1/responses` to `native_responses`): requests go
+ * to them untranslated, with only `model` rewritten, and answers come back as they are, naming
+ * the client's model.
+ */
+export interface NativePassThrough {
+  readonly endpoint: '/responses';
+  /** The provider speaks the format and can answer the way the client asked (else it is translated for). */
+  accepts(p: NativeCapable, clientStream: boolean): boolean;
+  /** The body sent to such a provider. */
+  body(): Record<string, unknown>;
+  /** A whole native answer for the client, and its usage. */
+  answer(json: unknown, ctx: { model: string }): { body: unknown; usage: CountedUsage | null };
+  stream(ctx: { model: string }): NativeStreamWatcher;
+}
+
 export interface ClientFormat {
   /** For logs and metric labels: a fixed word per format. */
   readonly name: string;
@@ -65,4 +110,6 @@ export interface ClientFormat {
   error(e: ErrorInfo): unknown;
   /** A new id for an answer (`msg_…`), or null when the upstream's id is kept. */
   newId(): string | null;
+  /** Providers that speak this format natively are sent the request untranslated (after `parse`). */
+  readonly native?: NativePassThrough;
 }

@@ -5,6 +5,8 @@ import { openAiError } from './openai.js';
 import { chatToResponse, type ResponseContext } from './responses/answer.js';
 import { responsesToChat, type ResponsesRequest } from './responses/request.js';
 import { ResponsesStream } from './responses/stream.js';
+import { countedUsage, nativeBody, NativeResponsesStream } from './responses/native.js';
+import { isObject } from './json.js';
 
 export { responsesToChat, RESPONSES_LIMITS } from './responses/request.js';
 export type { ResponsesRequest, ToolName, ToolNames } from './responses/request.js';
@@ -44,6 +46,7 @@ export function responsesFormat(opts: ResponsesFormatOptions = {}): ClientFormat
   const history = opts.history ?? [];
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   let request: ResponsesRequest | null = null;
+  let raw: Json = {};
   const context = (ctx: { model: string; id: string }): ResponseContext => {
     if (request === null) throw new Error('responses format: answer before parse');
     return { request, id: ctx.id, model: ctx.model, createdAt: now() };
@@ -61,6 +64,7 @@ export function responsesFormat(opts: ResponsesFormatOptions = {}): ClientFormat
       const r = responsesToChat(body, history);
       if (!r.ok) return r;
       request = r.request;
+      raw = body as Json;
       return {
         ok: true, body: request.chat, model: request.model, stream: request.stream, clientWantsUsage: false,
         reasoningEffort: request.reasoningEffort, dropped: request.dropped,
@@ -74,5 +78,17 @@ export function responsesFormat(opts: ResponsesFormatOptions = {}): ClientFormat
     stream: (ctx) => new ResponsesStream(context(ctx), finished),
     error: openAiError,
     newId: newResponseId,
+    native: {
+      endpoint: '/responses',
+      accepts: (p, clientStream) => p.native_responses && (clientStream ? p.stream_support : p.non_stream_support),
+      body: () => nativeBody(raw, history),
+      answer(json, ctx) {
+        if (!isObject(json)) return { body: json, usage: null };
+        json.model = ctx.model;
+        if (json.status === 'completed' || json.status === 'incomplete') finished(json);
+        return { body: json, usage: countedUsage(json.usage) };
+      },
+      stream: (ctx) => new NativeResponsesStream(ctx.model, finished),
+    },
   };
 }

@@ -1,8 +1,8 @@
 import type { ModelConfig, ProviderConfig } from '../config/load.js';
 import { orderProviders, type RoundRobinState } from './select.js';
 
-/** The OpenAI endpoints a provider is called on. */
-export type Endpoint = '/chat/completions' | '/completions' | '/embeddings';
+/** The OpenAI endpoints a provider is called on (`/responses` only for `native_responses` providers). */
+export type Endpoint = '/chat/completions' | '/completions' | '/embeddings' | '/responses';
 
 /** What the planner needs to know of one request. */
 export interface PlanRequest {

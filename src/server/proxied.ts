@@ -69,6 +69,7 @@ export async function handleProxied(format: ClientFormat, request: FastifyReques
   const result = await proxy(plan.order, {
     requestId: request.id, endpoint, body, stream, signal: abort.signal,
     reasoningEffort: parsed.reasoningEffort,
+    native: format.native ?? null,
     maxResponseBytes: config.global.max_response_bytes,
     maxCooldownMs: config.global.max_cooldown_seconds * 1000,
   }, deps.proxyDeps);

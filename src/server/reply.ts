@@ -3,8 +3,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ProviderConfig } from '../config/load.js';
 import { streamInterrupted } from '../errors.js';
 import { Aggregator, readUsage, synthesize, usageChunk, type CompletionKind } from '../stream/convert.js';
-import type { ClientFormat } from '../protocols/format.js';
-import { relay, translate, type RelayEnd } from '../stream/relay.js';
+import type { ClientFormat, NativePassThrough } from '../protocols/format.js';
+import { passNative, relay, translate, type RelayEnd } from '../stream/relay.js';
 import { DONE_EVENT, encodeEvent } from '../stream/sse.js';
 import { StreamTap } from '../stream/tap.js';
 import type { ProxyResult } from '../upstream/proxy.js';
@@ -54,6 +54,7 @@ function sseHeaders(ctx: ReplyContext, provider: ProviderConfig, tries: number):
 
 /** A whole answer, in the client's format; its usage is settled once it is sent (the log line waits for it). */
 export function sendJson(ctx: ReplyContext, result: JsonResult): FastifyReply {
+  if (result.native && ctx.format.native) return sendNativeJson(ctx, result, ctx.format.native);
   const translated = ctx.format.answer(result.json, ctx.answer);
   const sent = ctx.reply
     .code(result.status)
@@ -61,6 +62,18 @@ export function sendJson(ctx: ReplyContext, result: JsonResult): FastifyReply {
     .header('content-type', 'application/json')
     .send(translated === null ? result.body : JSON.stringify(translated));
   ctx.request.settled = ctx.inflight.track(ctx.usage.settle(result.provider, readUsage(usageOf(result.json)), () => generatedOf(ctx.kind, result.json), result.body.length, true));
+  return sent;
+}
+
+/** A whole answer in the client's own format (a native provider): the client's model named, usage read from it. */
+function sendNativeJson(ctx: ReplyContext, result: JsonResult, native: NativePassThrough): FastifyReply {
+  const { body, usage } = native.answer(result.json, ctx.answer);
+  const sent = ctx.reply
+    .code(result.status)
+    .headers(servedHeaders(result.provider, result.attempts.length))
+    .header('content-type', 'application/json')
+    .send(JSON.stringify(body));
+  ctx.request.settled = ctx.inflight.track(ctx.usage.settle(result.provider, usage, () => null, result.body.length, true));
   return sent;
 }
 
@@ -118,9 +131,15 @@ export async function sendStream(ctx: ReplyContext, result: StreamResult): Promi
   const raw = reply.raw;
   raw.writeHead(result.status, sseHeaders(ctx, result.provider, result.attempts.length));
   const tap = new StreamTap(ctx.kind, !ctx.clientWantsUsage);
-  const generated = (): Generated => ({ text: tap.generatedText(), chars: tap.generatedChars() });
-  const t = ctx.format.stream(ctx.answer);
-  const bytes: AsyncGenerator<Buffer | string, RelayEnd, undefined> = t
+  const watcher = result.native ? ctx.format.native?.stream(ctx.answer) ?? null : null;
+  const generated = (): Generated => {
+    const text = watcher ? watcher.generatedText() : tap.generatedText();
+    return { text, chars: watcher ? text.length : tap.generatedChars() };
+  };
+  const t = watcher ? null : ctx.format.stream(ctx.answer);
+  const bytes: AsyncGenerator<Buffer | string, RelayEnd, undefined> = watcher
+    ? passNative(result.stream, watcher)
+    : t
     ? translate(result.stream, tap, t, () => ctx.usage.estimate(generated()))
     : relay(result.stream, tap, {
       clientWantsUsage: ctx.clientWantsUsage,
@@ -166,7 +185,7 @@ export async function sendStream(ctx: ReplyContext, result: StreamResult): Promi
     }
   }
   // The provider served the request (it counts), even when the client left before the end.
-  await ctx.usage.settle(result.provider, tap.usage, generated, tap.bytes, end === null || end.error === null);
+  await ctx.usage.settle(result.provider, watcher ? watcher.usage : tap.usage, generated, watcher ? watcher.bytes : tap.bytes, end === null || end.error === null);
   ctx.finish(status);
 }
 

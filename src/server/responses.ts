@@ -17,8 +17,8 @@ interface Stored {
   conversation: Json[];
 }
 
-/** Response ids the gateway makes (`resp_` + 32 hex digits); anything else is not one of them. */
-const RESPONSE_ID = /^resp_[0-9a-f]{32}$/;
+/** Response ids (the gateway makes `resp_` + 32 hex digits; native providers their own): anything else is none. */
+const RESPONSE_ID = /^resp_[A-Za-z0-9]{8,128}$/;
 
 /**
  * The Responses surface (SPEC §7): `POST /v1/responses`, translated to chat for every provider,

@@ -2,7 +2,7 @@ import { chunkOf, textOnlyChunk, type Usage } from './convert.js';
 import type { SseEvent } from './sse.js';
 import type { StreamTap } from './tap.js';
 import type { UpstreamStream } from './upstream-stream.js';
-import type { StreamTranslator } from '../protocols/format.js';
+import type { NativeStreamWatcher, StreamTranslator } from '../protocols/format.js';
 
 /** How a relayed stream ended: `error` is null when it ended as the upstream meant it to. */
 export interface RelayEnd {
@@ -25,7 +25,7 @@ interface RelaySink<T> {
  * reason, ends with the format's error event (and no `[DONE]`), so the client can tell the answer
  * is incomplete. Stopping the iteration early (the client left) cancels the upstream.
  */
-async function* relayWith<T>(stream: UpstreamStream, tap: StreamTap, sink: RelaySink<T>): AsyncGenerator<T, RelayEnd, undefined> {
+async function* relayWith<T>(stream: UpstreamStream, endedWell: () => boolean, sink: RelaySink<T>): AsyncGenerator<T, RelayEnd, undefined> {
   let ended = false;
   try {
     try {
@@ -39,7 +39,7 @@ async function* relayWith<T>(stream: UpstreamStream, tap: StreamTap, sink: Relay
       return { error: (err as { code?: string }).code ?? 'stream error' };
     }
     ended = true;
-    if (!tap.done && !tap.finished) {
+    if (!endedWell()) {
       yield sink.error();
       return { error: 'UPSTREAM_STREAM_TRUNCATED' };
     }
@@ -72,7 +72,7 @@ export function relay(stream: UpstreamStream, tap: StreamTap, opts: RelayOptions
     usageAdded = true;
     return Buffer.from(await opts.estimatedUsageEvent());
   };
-  return relayWith<Buffer>(stream, tap, {
+  return relayWith<Buffer>(stream, () => tap.done || tap.finished, {
     async batch(events) {
       const out: Buffer[] = [];
       for (const e of events) {
@@ -95,7 +95,7 @@ export function relay(stream: UpstreamStream, tap: StreamTap, opts: RelayOptions
  * translator saw it in the chunks) or, when it reported none, the gateway's estimate.
  */
 export function translate(stream: UpstreamStream, tap: StreamTap, t: StreamTranslator, estimate: () => Promise<Usage>): AsyncGenerator<string, RelayEnd, undefined> {
-  return relayWith<string>(stream, tap, {
+  return relayWith<string>(stream, () => tap.done || tap.finished, {
     batch(events) {
       let out = '';
       for (const e of events) {
@@ -114,5 +114,26 @@ export function translate(stream: UpstreamStream, tap: StreamTap, t: StreamTrans
     },
     end: async () => t.end(tap.usage === null ? await estimate() : null),
     error: () => t.error('The upstream provider broke off the stream, or ended it before its end; the answer is incomplete.'),
+  });
+}
+
+/**
+ * A stream in the client's own format from a provider that speaks it (`native_responses`):
+ * passed through event by event, as the format's watcher says (it rewrites only the events that
+ * name the model, and notes the usage and the terminal event).
+ */
+export function passNative(stream: UpstreamStream, w: NativeStreamWatcher): AsyncGenerator<Buffer | string, RelayEnd, undefined> {
+  return relayWith<Buffer | string>(stream, () => w.ended, {
+    batch(events) {
+      if (events.length === 1) return w.event(events[0]!.data, events[0]!.raw);
+      const out: Buffer[] = [];
+      for (const e of events) {
+        const b = w.event(e.data, e.raw);
+        out.push(typeof b === 'string' ? Buffer.from(b) : b);
+      }
+      return out.length === 0 ? null : Buffer.concat(out);
+    },
+    end: async () => null,
+    error: () => w.error('The upstream provider broke off the stream, or ended it before its end; the answer is incomplete.'),
   });
 }

@@ -11,7 +11,7 @@ import { classify, describe, type TryOutcome } from './classify.js';
 import type { Pools } from './pools.js';
 import { upstreamBody } from './request-body.js';
 import { upstreamErrorInfo } from './sanitize.js';
-import type { ErrorInfo } from '../protocols/format.js';
+import type { ErrorInfo, NativePassThrough } from '../protocols/format.js';
 
 /**
  * The try / retry / fail-over loop (SPEC §3): every provider of the order at most once, each
@@ -35,6 +35,8 @@ export interface ProxyRequest {
   maxCooldownMs: number;
   /** `reasoning_effort` a translated request implies, for providers that take it (`reasoning: true`). */
   reasoningEffort?: string | null;
+  /** The client's format, for providers that speak it: they get its own body on its own endpoint. */
+  native?: NativePassThrough | null;
 }
 
 /** Comments and blank lines accepted before a stream's first data event. */
@@ -56,6 +58,8 @@ export interface Skip {
 
 interface Served {
   provider: ProviderConfig;
+  /** The provider answered in the client's own format (`ProxyRequest.native`). */
+  native: boolean;
   status: number;
   contentType: string;
   attempts: Attempt[];
@@ -125,7 +129,10 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
     }
     logger.info({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, priority: provider.priority },
       `Selected provider ${provider.name} for ${provider.publicModel}`);
-    const body = upstreamBody(req.body, req.endpoint, req.stream, provider, req.reasoningEffort ?? null);
+    const native = req.native?.accepts(provider, req.stream) === true ? req.native : null;
+    const body = native
+      ? upstreamBody(native.body(), native.endpoint, req.stream, provider)
+      : upstreamBody(req.body, req.endpoint, req.stream, provider, req.reasoningEffort ?? null);
     let last: TryOutcome | null = null;
     let retryAfterMs: number | null = null;
     let freshSocketTried = false;
@@ -139,7 +146,7 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
         }
       }
       const started = deps.now();
-      const r = await tryOnce(provider, body.payload, req, deps, attempts);
+      const r = await tryOnce(provider, native?.endpoint ?? req.endpoint, body.payload, req, deps, attempts);
       if (r.done) {
         const ok = r.result.kind === 'json' || r.result.kind === 'stream';
         if (ok) deps.quota.commit(held.hold);
@@ -186,14 +193,15 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
   return { kind: 'failed', attempts, skipped, retryAt };
 }
 
-async function tryOnce(provider: ProviderConfig, payload: string, req: ProxyRequest, deps: ProxyDeps, attempts: Attempt[]): Promise<TryResult> {
+async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, payload: string, req: ProxyRequest, deps: ProxyDeps, attempts: Attempt[]): Promise<TryResult> {
+  const native = endpoint !== req.endpoint;
   const started = deps.now();
   const timeoutMs = provider.timeout * 1000;
   let res: Dispatcher.ResponseData;
   try {
     res = await deps.pools.get(provider.origin).request({
       method: 'POST',
-      path: provider.basePath + req.endpoint,
+      path: provider.basePath + endpoint,
       headers: provider.upstreamHeaders,
       body: payload,
       // The wait for the answer's head, and then the longest silence inside its body: a long
@@ -211,6 +219,7 @@ async function tryOnce(provider: ProviderConfig, payload: string, req: ProxyRequ
   const contentType = headerValue(res.headers['content-type']);
   const served = (): Served => ({
     provider,
+    native,
     status,
     contentType,
     attempts: [...attempts, { provider: provider.name, result: String(status), ms: Math.round(deps.now() - started) }],
@@ -224,6 +233,8 @@ async function tryOnce(provider: ProviderConfig, payload: string, req: ProxyRequ
 
   try {
     if (verdict === 'success' && contentType.includes('text/event-stream')) {
+      // A native provider was asked the way the client asked: a stream to a JSON request is no answer.
+      if (native && !req.stream) throw Object.assign(new Error('a stream to a JSON request'), { code: 'UPSTREAM_UNEXPECTED_STREAM' });
       const stream = await openStream(res, timeoutMs);
       // Folded here, inside the try, so that a stream that breaks before its end still fails over.
       if (conversionFor(req.stream, true) === 'pass') return { done: true, result: { kind: 'stream', ...served(), stream } };
@@ -233,6 +244,11 @@ async function tryOnce(provider: ProviderConfig, payload: string, req: ProxyRequ
       return { done: true, result: { kind: 'json', ...served(), contentType: 'application/json', body, json } };
     }
 
+    // A native provider asked for a stream must send one: its JSON is not something the gateway can turn into the format's events.
+    if (native && req.stream && verdict === 'success') {
+      discard(res);
+      return invalid;
+    }
     const body = await readCapped(res.body, req.maxResponseBytes);
     if (verdict === 'return') {
       // The client learns what was wrong with its request, never where the provider lives or its key.

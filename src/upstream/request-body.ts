@@ -14,6 +14,12 @@ export interface UpstreamBody {
  */
 export function upstreamBody(body: Readonly<Record<string, unknown>>, endpoint: Endpoint, clientStream: boolean, p: ProviderConfig, reasoningEffort: string | null = null): UpstreamBody {
   const out: Record<string, unknown> = { ...body, model: p.model };
+  if (endpoint === '/responses') {
+    // A native Responses provider: the client's body as it came; it was picked because it answers the way the client asked.
+    const asked = out.max_output_tokens;
+    if (p.max_output_tokens !== null && typeof asked === 'number' && asked > p.max_output_tokens) out.max_output_tokens = p.max_output_tokens;
+    return { payload: JSON.stringify(out), stream: clientStream };
+  }
   // Only upstreams known to take it: others (gpt-4o, most open models) answer 400 to the field.
   if (reasoningEffort !== null && p.reasoning) out.reasoning_effort = reasoningEffort;
   const cap = p.max_output_tokens;
