@@ -35,6 +35,8 @@ const log = (...a) => process.stderr.write(`[bench] ${a.join(' ')}\n`);
 
 const CHAT = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Say hello in a few words.' }] });
 const STREAM = JSON.stringify({ model: 'bench', stream: true, messages: [{ role: 'user', content: 'Say hello in a few words.' }] });
+// Codex's way: `store: false`, the whole conversation each turn.
+const RESPONSES_STREAM = JSON.stringify({ model: 'bench', stream: true, store: false, input: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Say hello in a few words.' }] }] });
 const MESSAGES_STREAM = JSON.stringify({ model: 'bench', max_tokens: 256, stream: true, messages: [{ role: 'user', content: 'Say hello in a few words.' }] });
 
 async function main() {
@@ -75,10 +77,11 @@ async function main() {
     { name: 'streaming chat (20 chunks), 50 connections', body: STREAM, connections: 50, targets: smoke ? [] : targets },
     { name: 'chat, 1 connection', body: CHAT, connections: 1, targets },
     { name: 'chat, 50 connections (gateway variants)', body: CHAT, connections: 50, targets: [targets[1], ...variants] },
-    // The same 20-chunk stream, as chat and as Anthropic Messages translated to and from chat.
-    { name: 'streaming, chat vs Messages translated, 50 connections', connections: 50, targets: smoke ? [] : [
+    // The same 20-chunk stream, as chat, and as Anthropic Messages and OpenAI Responses translated to and from chat.
+    { name: 'streaming, chat vs Messages vs Responses translated, 50 connections', connections: 50, targets: smoke ? [] : [
       { ...targets[1], name: 'gateway, /v1/chat/completions', body: STREAM },
       { ...targets[1], name: 'gateway, /v1/messages (translated)', url: targets[1].url.replace('/v1/chat/completions', '/v1/messages'), body: MESSAGES_STREAM },
+      { ...targets[1], name: 'gateway, /v1/responses (translated)', url: targets[1].url.replace('/v1/chat/completions', '/v1/responses'), body: RESPONSES_STREAM },
     ] },
   ].filter((s) => s.targets.length > 0 && !(smoke && s.name.includes('variants')));
 
@@ -224,12 +227,16 @@ function render(scenarios, results, slow) {
     lines.push('');
   }
   const translated = scenarios.find((s) => s.name.startsWith('streaming, chat vs Messages'));
-  if (translated && translated.targets.length === 2) {
+  if (translated && translated.targets.length >= 2) {
     // Gateway CPU per request: CPU % over requests per second, translated against plain chat.
-    const [chatRow, messagesRow] = translated.targets.map((t) => row(translated, t));
+    const [chatRow, ...others] = translated.targets.map((t) => row(translated, t));
     const cost = (r) => r.cpu / r.rps;
-    const extra = (cost(messagesRow) / cost(chatRow) - 1) * 100;
-    lines.push(`Gateway CPU per translated /v1/messages stream: ${f(extra, 1)} % ${extra >= 0 ? 'more' : 'less'} than per chat stream (target ≤ 15 % more).`, '');
+    for (const [i, r] of others.entries()) {
+      const path = translated.targets[i + 1].name.match(/\/v1\/\w+/)?.[0] ?? '?';
+      const extra = (cost(r) / cost(chatRow) - 1) * 100;
+      lines.push(`Gateway CPU per translated ${path} stream: ${f(extra, 1)} % ${extra >= 0 ? 'more' : 'less'} than per chat stream (target ≤ 15 % more).`);
+    }
+    lines.push('');
   }
   if (!smoke && !opts.quick) lines.push(...targetsTable(scenarios, row));
   if (slow) {

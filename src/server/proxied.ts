@@ -42,7 +42,9 @@ export async function handleProxied(format: ClientFormat, request: FastifyReques
   const parsed = format.parse(request.body);
   if (!parsed.ok) throw invalidRequest(parsed.message, parsed.param);
   if (parsed.dropped && parsed.dropped.length > 0) {
-    deps.log.logger.info({ reqId: request.id, dropped: parsed.dropped }, `Dropped what a chat provider cannot run: ${parsed.dropped.join(', ')}`);
+    const named = parsed.dropped.slice(0, 8).map((d) => d.slice(0, 64));
+    const more = parsed.dropped.length > named.length ? ` and ${parsed.dropped.length - named.length} more` : '';
+    deps.log.logger.info({ reqId: request.id, dropped: named }, `Dropped what a chat provider cannot run: ${named.join(', ')}${more}`);
   }
   const { body, stream } = parsed;
   const trace = request.trace;

@@ -64,6 +64,11 @@ export function registerResponsesRoutes(app: FastifyInstance, deps: ResponsesDep
     const text = JSON.stringify({ response: f.response, conversation: f.conversation } satisfies Stored);
     // Wall-clock time, as the store compares expiry with it.
     const limits = { expiresAt: Date.now() + g.responses_ttl_seconds * 1000, maxBytes: g.responses_max_bytes };
+    // A conversation that could not be sent in one request body cannot be continued either (and is never parsed whole).
+    if (text.length > g.max_body_bytes) {
+      deps.log.logger.warn({ id, bytes: text.length }, 'WARN response not stored: its conversation is larger than max_body_bytes');
+      return;
+    }
     void deps.inflight.track(store().put(id, owner, text, limits).then((kept) => {
       if (!kept) deps.log.logger.warn({ id, bytes: text.length }, 'WARN response not stored: larger than responses_max_bytes');
     }, (err: Error) => {

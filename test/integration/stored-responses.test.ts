@@ -79,6 +79,30 @@ describe('expiry and bounds', () => {
   });
 });
 
+describe('hostile input is bounded', () => {
+  it('a conversation grown past max_body_bytes by continuations is not stored (it could not be sent whole either)', async () => {
+    const gw = await fx.gateway(cfg({ max_body_bytes: 4000 }));
+    const c = client(gw.url, 'k');
+    const first = await c.responses.create({ model: 'gw-coder', input: 'a'.repeat(2500) });
+    expect((await c.responses.retrieve(first.id)).id).toBe(first.id);
+    const second = await c.responses.create({ model: 'gw-coder', input: 'b'.repeat(2500), previous_response_id: first.id });
+    expect(second.status).toBe('completed');
+    await expect(c.responses.retrieve(second.id)).rejects.toBeInstanceOf(NotFoundError);
+    expect(gw.logText()).toContain('its conversation is larger than max_body_bytes');
+  });
+
+  it('a thousand hosted tool types make one short log line', async () => {
+    const gw = await fx.gateway(cfg());
+    const tools = Array.from({ length: 1000 }, (_, i) => ({ type: `hosted_${i}_${'x'.repeat(200)}` }));
+    const r = await call(`${gw.url}/v1/responses`, { body: { model: 'gw-coder', input: 'hi', tools } });
+    expect(r.status).toBe(200);
+    const line = gw.logText().split('\n').find((l) => l.includes('Dropped what a chat provider cannot run'))!;
+    expect(line).toContain('and 992 more');
+    expect(line.length).toBeLessThan(2000);
+    expect((fx.double.received('p')[0]!.body as Record<string, unknown>).tools).toBeUndefined();
+  });
+});
+
 describe('durability and sharing', () => {
   it('the embedded store keeps stored responses across a restart', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'gw-responses-')), 'usage.db');
