@@ -21,6 +21,10 @@ const storeRoutes = (url: string): Array<[string, () => Promise<Answer>]> => [
   ['GET /admin/stats', () => call(`${url}/admin/stats`)],
   ['GET /admin/providers/m', () => call(`${url}/admin/providers/m`)],
   ['POST /admin/usage/reset', () => call(`${url}/admin/usage/reset`, { body: { model: 'm' } })],
+  // Stored responses live in the same store.
+  ['GET /v1/responses/{id}', () => call(`${url}/v1/responses/resp_0123456789abcdef0123456789abcdef`, { method: 'GET' })],
+  ['DELETE /v1/responses/{id}', () => call(`${url}/v1/responses/resp_0123456789abcdef0123456789abcdef`, { method: 'DELETE' })],
+  ['POST /v1/responses with previous_response_id', () => call(`${url}/v1/responses`, { body: { model: 'm', input: 'x', previous_response_id: 'resp_0123456789abcdef0123456789abcdef' } })],
 ];
 
 /** The answer, or a failure after `ms`: an admin call must not wait for the store forever. */
@@ -76,7 +80,7 @@ describe('admin answers 503 in OpenAI format while the usage store is unreachabl
     const gw: RunningGateway = await fx.gateway(config(), { store: new RedisStore(`redis://127.0.0.1:${port}`) });
     for (const [name, send] of storeRoutes(gw.url)) expectStoreUnavailable(name, await within(5000, send()));
     // The rest of the admin API still answers.
-    expect((await call(`${gw.url}/admin/overview`)).json.store).toEqual({ kind: 'redis', healthy: false });
+    expect((await call(`${gw.url}/admin/overview`)).json.store).toEqual({ kind: 'redis', healthy: false, stored_responses: null });
   });
 
   it.skipIf(!redisUrl)('Redis hung (SIGSTOP), then stopped, then back', async () => {
@@ -106,6 +110,7 @@ describe('admin answers 503 in OpenAI format while the usage store is unreachabl
     // Back (empty, as it kept nothing): the same routes answer again.
     redis = startRedis(port);
     await waitUntil(async () => (await call(`${gw.url}/health`)).status === 200, 15_000);
-    for (const [name, send] of storeRoutes(gw.url)) expect({ name, status: (await send()).status }).toEqual({ name, status: 200 });
+    // (the stored response asked for does not exist: 404, no longer 503)
+    for (const [name, send] of storeRoutes(gw.url)) expect({ name, status: (await send()).status }).toEqual({ name, status: name.includes('responses') ? 404 : 200 });
   });
 });
