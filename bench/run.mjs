@@ -8,6 +8,7 @@
 //   --baseline DIR     also run the gateway built in DIR (another checkout, e.g. the last release)
 //                      side by side, in the same rounds: before/after numbers from one run
 //   --quick            direct and gateway(s) only: no nginx, Portkey, variants or slow streams
+//   --only TEXT        run only the scenarios whose name contains TEXT
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -25,6 +26,7 @@ const { values: opts } = parseArgs({
     out: { type: 'string', default: join(ROOT, 'bench', 'RESULTS.md') },
     baseline: { type: 'string' },
     quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 });
 const smoke = opts.smoke;
@@ -83,7 +85,7 @@ async function main() {
       { ...targets[1], name: 'gateway, /v1/messages (translated)', url: targets[1].url.replace('/v1/chat/completions', '/v1/messages'), body: MESSAGES_STREAM },
       { ...targets[1], name: 'gateway, /v1/responses (translated)', url: targets[1].url.replace('/v1/chat/completions', '/v1/responses'), body: RESPONSES_STREAM },
     ] },
-  ].filter((s) => s.targets.length > 0 && !(smoke && s.name.includes('variants')));
+  ].filter((s) => s.targets.length > 0 && !(smoke && s.name.includes('variants')) && (opts.only === undefined || s.name.includes(opts.only)));
 
   const results = new Map();
   for (let r = 1; r <= rounds; r++) {

@@ -75,7 +75,8 @@ export function responsesFormat(opts: ResponsesFormatOptions = {}): ClientFormat
       if (response !== null) finished(response);
       return response;
     },
-    stream: (ctx) => new ResponsesStream(context(ctx), finished),
+    // The final response object is built only when it is to be kept.
+    stream: (ctx) => new ResponsesStream(context(ctx), request?.store && opts.onFinished ? finished : null),
     error: openAiError,
     newId: newResponseId,
     native: {

@@ -99,14 +99,15 @@ export function translate(stream: UpstreamStream, tap: StreamTap, t: StreamTrans
     batch(events) {
       let out = '';
       for (const e of events) {
-        tap.forward(e);
         const data = e.data;
-        if (data === null) continue;
-        const text = textOnlyChunk(data);
+        const text = data === null ? null : textOnlyChunk(data);
         if (text !== null) {
+          tap.forwardText(e, text);
           out += t.pushText(text);
           continue;
         }
+        tap.forward(e);
+        if (data === null) continue;
         const chunk = chunkOf(data);
         if (chunk !== undefined) out += t.push(chunk);
       }

@@ -75,6 +75,19 @@ export class StreamTap {
     return true;
   }
 
+  /**
+   * The same for an event already known to carry only a piece of text (`textOnlyChunk`): no
+   * usage, no finish reason, nothing to drop; its text is noted as it is.
+   */
+  forwardText(event: SseEvent, text: string): void {
+    this.bytes += event.raw.length;
+    if (this.head === null) this.head = headOf(event.data ?? '');
+    if (this.usage !== null) return;
+    this.fold();
+    this.chars += text.length;
+    if (this.sample.length < SAMPLE_CHARS) this.sample += text.slice(0, SAMPLE_CHARS - this.sample.length);
+  }
+
   /** The start of everything generated so far (at most SAMPLE_CHARS), for an estimate when no usage was reported. */
   generatedText(): string {
     this.fold();

@@ -48,9 +48,13 @@ export function statusFor(finishReason: unknown): { status: ResponseStatus; inco
   return { status: 'completed', incomplete_details: null };
 }
 
-/** Output item ids: the response's own id after the item's prefix, then the item's place. */
+/**
+ * Output item ids: 12 hex digits of the response's id after the item's prefix, then the item's
+ * place (`msg_61dc6cd25ee9_0`): unique enough within a conversation, and short, as every event
+ * of a stream repeats its item's id.
+ */
 export function itemId(prefix: 'msg' | 'fc' | 'ctc', responseId: string, index: number): string {
-  return `${prefix}_${responseId.slice(5)}_${index}`;
+  return `${prefix}_${responseId.slice(5, 17)}_${index}`;
 }
 
 export function messageItem(id: string, text: string, status: 'completed' | 'in_progress' | 'incomplete' = 'completed'): Json {
@@ -65,7 +69,9 @@ export function outputText(text: string): Json {
 export function callItem(tools: ToolNames, responseId: string, index: number, callId: string, chatName: string, args: string, status: 'completed' | 'in_progress' = 'completed'): Json {
   const t = tools.get(chatName);
   if (t?.kind === 'custom') {
-    return { id: itemId('ctc', responseId, index), type: 'custom_tool_call', status, call_id: callId, name: t.name, input: status === 'completed' ? customInput(args) : '' };
+    const item: Json = { id: itemId('ctc', responseId, index), type: 'custom_tool_call', status, call_id: callId, name: t.name, input: status === 'completed' ? customInput(args) : '' };
+    if (t.namespace) item.namespace = t.namespace;
+    return item;
   }
   const item: Json = { id: itemId('fc', responseId, index), type: 'function_call', status, arguments: args, call_id: callId, name: t?.name ?? chatName };
   if (t?.namespace) item.namespace = t.namespace;
@@ -109,10 +115,11 @@ export function chatToResponse(json: unknown, ctx: ResponseContext): Json | null
   const text = (typeof message.content === 'string' ? message.content : '') + (typeof message.refusal === 'string' ? message.refusal : '');
   if (text !== '') output.push(messageItem(itemId('msg', ctx.id, 0), text));
   const calls = Array.isArray(message.tool_calls) ? message.tool_calls : [];
-  calls.forEach((c, i) => {
+  calls.forEach((c) => {
     if (!isObject(c)) return;
     const fn = isObject(c.function) ? c.function : {};
-    const callId = nonEmptyString(c.id) ?? `call_${ctx.id.slice(5)}_${i}`;
+    // The call id a stream of the same answer would make up: after the item's output index.
+    const callId = nonEmptyString(c.id) ?? `call_${ctx.id.slice(5)}_${output.length}`;
     output.push(callItem(ctx.request.tools, ctx.id, output.length, callId, typeof fn.name === 'string' ? fn.name : '', typeof fn.arguments === 'string' ? fn.arguments : ''));
   });
   const { status, incomplete_details } = statusFor(isObject(choice) ? choice.finish_reason : null);

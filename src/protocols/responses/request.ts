@@ -6,8 +6,8 @@
  * OpenAI-compatible upstreams may reject fields they do not know.
  *
  * Tools: `function` tools pass as chat functions; a freeform `custom` tool (Codex's
- * `apply_patch`) becomes a function with one string parameter `input`; the functions of a
- * `namespace` tool are flattened to `<namespace>__<name>`; hosted tools a chat provider cannot
+ * `apply_patch`) becomes a function with one string parameter `input`; the functions (and custom
+ * tools) of a `namespace` tool are flattened to `<namespace>__<name>`; hosted tools a chat provider cannot
  * run (`web_search`, `tool_search`, `file_search`…) are dropped and named in `dropped`. The
  * `ToolNames` map turns the upstream's calls back into what the client offered.
  */
@@ -67,6 +67,7 @@ const SKIPPED_ITEMS = new Set([
   'reasoning', 'web_search_call', 'file_search_call', 'computer_call', 'computer_call_output', 'code_interpreter_call',
   'image_generation_call', 'local_shell_call', 'local_shell_call_output', 'mcp_list_tools', 'mcp_approval_request',
   'mcp_approval_response', 'mcp_call', 'tool_search_call', 'tool_search_output', 'compaction',
+  'shell_call', 'shell_call_output', 'apply_patch_call', 'apply_patch_call_output',
 ]);
 
 /** A chat function name: what OpenAI-compatible upstreams accept. */
@@ -379,17 +380,21 @@ function chatTools(tools: unknown): ChatTools {
         const inner = Array.isArray(t.tools) ? t.tools : [];
         inner.forEach((f, j) => {
           const fat = `${at}.tools[${j}]`;
-          if (!isObject(f) || f.type !== 'function') return;
+          // A namespace holds functions and freeform (custom) tools, as top-level tools are offered.
+          if (!isObject(f) || (f.type !== 'function' && f.type !== 'custom')) return;
           const name = requiredName(f, fat);
           const chat = flatName(ns, name);
-          add({ type: 'function', function: functionDef(f, chat, fat) }, chat, { kind: 'function', name, namespace: ns }, fat);
+          const kind = f.type === 'custom' ? 'custom' : 'function';
+          add({ type: 'function', function: kind === 'custom' ? customDef(f, chat) : functionDef(f, chat, fat) }, chat, { kind, name, namespace: ns }, fat);
         });
         return;
       }
-      default:
+      default: {
         if (typeof t.type !== 'string') throw new InvalidRequest(`${at}.type: a string is required.`, `${at}.type`);
         // Hosted tools (web_search, tool_search, file_search…): no chat provider can run them.
-        if (!out.dropped.includes(t.type)) out.dropped.push(t.type.slice(0, 64));
+        const hosted = t.type.slice(0, 64);
+        if (!out.dropped.includes(hosted)) out.dropped.push(hosted);
+      }
     }
   });
   return out;

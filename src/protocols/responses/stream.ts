@@ -40,7 +40,10 @@ interface CallState {
 
 export class ResponsesStream {
   private readonly ctx: ResponseContext;
-  private readonly onDone: (response: Json) => void;
+  private readonly onDone: ((response: Json) => void) | null;
+  /** The response's fixed fields (id, model, the request's settings) as JSON, both sides of its variable part. */
+  private readonly head: string;
+  private readonly tail: string;
   private out = '';
   private seq = 0;
   private started = false;
@@ -54,10 +57,14 @@ export class ResponsesStream {
   private usage: unknown = null;
   private retained = 0;
 
-  /** `onDone` gets the final response (completed or incomplete), for storing it. */
-  constructor(ctx: ResponseContext, onDone: (response: Json) => void = () => undefined) {
+  /** `onDone` gets the final response (completed or incomplete), for storing it; without it no response object is built. */
+  constructor(ctx: ResponseContext, onDone: ((response: Json) => void) | null = null) {
     this.ctx = ctx;
     this.onDone = onDone;
+    // Serialized once: the request's settings (tools included) repeat in three events.
+    this.head = `{"id":${JSON.stringify(ctx.id)},"object":"response","created_at":${ctx.createdAt},"status":`;
+    const echo = JSON.stringify(ctx.request.echo);
+    this.tail = echo === '{}' ? '}' : `,${echo.slice(1)}`;
   }
 
   /** The events of a chunk that carried only a piece of text for choice 0. */
@@ -88,14 +95,16 @@ export class ResponsesStream {
   end(usage: unknown): string {
     if (this.done) return '';
     this.start();
-    this.closeText();
+    // In output order, as OpenAI does (clients build their history from `output_item.done`):
+    // open text, after the calls (a call closes the text before it), is the last item.
     for (const call of this.calls.values()) this.closeCall(call);
+    this.closeText();
     this.done = true;
     const { status, incomplete_details } = statusFor(this.finishReason);
     const final: ResponsesUsage | null = responsesUsage(usage) ?? responsesUsage(this.usage);
-    const response = responseObject(this.ctx, status, this.closedItems(), final, { incomplete_details });
-    this.emit(status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response });
-    this.onDone(response);
+    const output = this.closedItems();
+    this.emitResponse(status === 'incomplete' ? 'response.incomplete' : 'response.completed', status, JSON.stringify(output), JSON.stringify(final), null, incomplete_details);
+    this.onDone?.(responseObject(this.ctx, status, output, final, { incomplete_details }));
     return this.flush();
   }
 
@@ -104,17 +113,15 @@ export class ResponsesStream {
     if (this.done) return '';
     this.start();
     this.done = true;
-    const response = responseObject(this.ctx, 'failed', this.closedItems(), responsesUsage(this.usage), { error: { code: 'server_error', message } });
-    this.emit('response.failed', { response });
+    this.emitResponse('response.failed', 'failed', JSON.stringify(this.closedItems()), JSON.stringify(responsesUsage(this.usage)), { code: 'server_error', message }, null);
     return this.flush();
   }
 
   private start(): void {
     if (this.started) return;
     this.started = true;
-    const response = responseObject(this.ctx, 'in_progress', [], null);
-    this.emit('response.created', { response });
-    this.emit('response.in_progress', { response });
+    this.emitResponse('response.created', 'in_progress', '[]', 'null', null, null);
+    this.emitResponse('response.in_progress', 'in_progress', '[]', 'null', null, null);
   }
 
   private addText(piece: string): void {
@@ -148,7 +155,11 @@ export class ResponsesStream {
     const fn = isObject(call.function) ? call.function : {};
     let state = this.callFor(call);
     if (state === undefined) {
-      if (this.calls.size >= MAX_STREAM_TOOL_CALLS) return;
+      if (this.calls.size >= MAX_STREAM_TOOL_CALLS) {
+        // Pieces that follow without index or id belong to this ignored call, not the last one kept.
+        this.lastCall = null;
+        return;
+      }
       this.closeText();
       const index = this.items.length;
       const chatName = nonEmptyString(fn.name) ?? '';
@@ -199,8 +210,16 @@ export class ResponsesStream {
     return true;
   }
 
+  /** One event: its fields serialized as they are, after `type` and `sequence_number` (no merged object). */
   private emit(type: string, fields: Json): void {
-    this.out += `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: this.seq++, ...fields })}\n\n`;
+    this.out += `event: ${type}\ndata: {"type":"${type}","sequence_number":${this.seq++},${JSON.stringify(fields).slice(1)}\n\n`;
+  }
+
+  /** An event with the whole response, written around the parts serialized once (the same bytes as `responseObject`'s JSON). */
+  private emitResponse(type: string, status: string, output: string, usage: string, error: unknown, incomplete: unknown): void {
+    const response = `${this.head}"${status}","background":false,"error":${JSON.stringify(error)},"incomplete_details":${JSON.stringify(incomplete)},`
+      + `"model":${JSON.stringify(this.ctx.model)},"output":${output},"usage":${usage}${this.tail}`;
+    this.out += `event: ${type}\ndata: {"type":"${type}","sequence_number":${this.seq++},"response":${response}}\n\n`;
   }
 
   private flush(): string {
