@@ -513,7 +513,7 @@ describe('responsesToChat: the stored conversation (previous_response_id)', () =
   });
 
   it('names where a bad stored item is', () => {
-    expect(refusal({ model: MODEL, input: 'x' }, [{ type: 'bogus' }]).param).toBe('previous_response_id(0).type');
+    expect(refusal({ model: MODEL, input: 'x' }, [{ type: 'message', role: 'bogus', content: 'x' }]).param).toBe('previous_response_id(0).role');
   });
 });
 
@@ -661,7 +661,7 @@ it('names every key the SDK types require (compile-time lists)', () => {
   expect([eventKeysComplete, responseKeysComplete, itemKeysComplete]).toEqual([true, true, true]);
 });
 
-function checkItem(item: unknown, status: 'in_progress' | 'completed'): void {
+function checkItem(item: unknown, status: 'in_progress' | 'completed' | 'incomplete'): void {
   const i = item as Json;
   const keys = ITEM_KEYS[i.type as keyof typeof ITEM_KEYS];
   expect(keys, `item type ${String(i.type)}`).toBeDefined();
@@ -679,7 +679,8 @@ function checkResponse(response: unknown, ctx: ResponseContext): void {
   for (const k of RESPONSE_KEYS) expect(r, `response.${k}`).toHaveProperty(k);
   expect(r).toMatchObject({ id: ctx.id, object: 'response', created_at: ctx.createdAt, model: ctx.model, background: false });
   expect(['completed', 'incomplete', 'failed', 'in_progress']).toContain(r.status);
-  for (const item of r.output as Json[]) checkItem(item, 'completed');
+  // Text cut short (length, content filter) is an incomplete message, as OpenAI marks it.
+  for (const item of r.output as Json[]) checkItem(item, r.status === 'incomplete' && item.type === 'message' ? 'incomplete' : 'completed');
   if (r.usage !== null) {
     expect(Object.keys(r.usage as Json)).toEqual([...USAGE_KEYS]);
     const u = r.usage as ResponseUsage;
@@ -921,8 +922,9 @@ function check(events: Event[], ctx: ResponseContext): Response {
     } else if (event === 'response.output_item.done') {
       expect(state.get(index)).toBe('open');
       state.set(index, 'done');
-      checkItem(data.item, 'completed');
       const item = data.item as Json;
+      const cut = events.at(-1)?.event === 'response.incomplete' && item.type === 'message';
+      checkItem(data.item, cut ? 'incomplete' : 'completed');
       const built = snapshot?.output[index] as unknown as Json;
       expect(built.id).toBe(item.id);
       if (item.type === 'message') expect(((built.content as Json[])[0] as Json).text).toBe(((item.content as Json[])[0] as Json).text);
@@ -1047,6 +1049,16 @@ describe('ResponsesStream: tool calls', () => {
     ]);
     const deltas = r.events.filter((e) => e.event === 'response.function_call_arguments.delta').map((e) => [e.data.output_index, e.data.delta]);
     expect(deltas).toEqual([[0, '{"cmd":'], [1, '{"cmd":'], [0, '"ls"}'], [1, '"pwd"}']]);
+  });
+
+  it('keeps parallel calls apart when the upstream numbers each of them 0 (new id, new call)', () => {
+    const r = run([
+      role,
+      call(0, '', { id: 'call_a', name: 'exec_command' }), call(0, '{"cmd":"ls"}'),
+      call(0, '', { id: 'call_b', name: 'exec_command' }), call(0, '{"cmd":"pwd"}'),
+      finish('tool_calls'),
+    ]);
+    expect(r.snapshot.output.map((o) => (o.type === 'function_call' ? [o.call_id, o.arguments] : o.type))).toEqual([['call_a', '{"cmd":"ls"}'], ['call_b', '{"cmd":"pwd"}']]);
   });
 
   it('streams a custom tool call (apply_patch) as its unwrapped input, sent whole at the end', () => {
@@ -1262,5 +1274,17 @@ describe('responsesFormat', () => {
   it('makes response ids of resp_ and 32 hex digits', () => {
     expect(newResponseId()).toMatch(/^resp_[0-9a-f]{32}$/);
     expect(newResponseId()).not.toBe(newResponseId());
+  });
+});
+
+describe('a stored conversation', () => {
+  it('skips items of types chat has no counterpart for (a native provider\'s output), while the same in the input is refused', () => {
+    const history = [user('first'), { type: 'some_future_call', id: 'x_1' }, { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'ok', annotations: [] }] }];
+    expect(parsed({ model: MODEL, input: [user('second')] }, history).chat.messages).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'first' }] },
+      { role: 'assistant', content: 'ok' },
+      { role: 'user', content: [{ type: 'text', text: 'second' }] },
+    ]);
+    expect(refusal({ model: MODEL, input: [{ type: 'some_future_call', id: 'x_1' }] }).param).toBe('input[0].type');
   });
 });

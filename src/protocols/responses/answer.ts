@@ -113,7 +113,8 @@ export function chatToResponse(json: unknown, ctx: ResponseContext): Json | null
   const message = isObject(choice) && isObject(choice.message) ? choice.message : {};
   const output: Json[] = [];
   const text = (typeof message.content === 'string' ? message.content : '') + (typeof message.refusal === 'string' ? message.refusal : '');
-  if (text !== '') output.push(messageItem(itemId('msg', ctx.id, 0), text));
+  const { status, incomplete_details } = statusFor(isObject(choice) ? choice.finish_reason : null);
+  if (text !== '') output.push(messageItem(itemId('msg', ctx.id, 0), text, status === 'incomplete' ? 'incomplete' : 'completed'));
   const calls = Array.isArray(message.tool_calls) ? message.tool_calls : [];
   calls.forEach((c) => {
     if (!isObject(c)) return;
@@ -122,6 +123,5 @@ export function chatToResponse(json: unknown, ctx: ResponseContext): Json | null
     const callId = nonEmptyString(c.id) ?? `call_${ctx.id.slice(5)}_${output.length}`;
     output.push(callItem(ctx.request.tools, ctx.id, output.length, callId, typeof fn.name === 'string' ? fn.name : '', typeof fn.arguments === 'string' ? fn.arguments : ''));
   });
-  const { status, incomplete_details } = statusFor(isObject(choice) ? choice.finish_reason : null);
   return responseObject(ctx, status, output, responsesUsage(json.usage), { incomplete_details });
 }

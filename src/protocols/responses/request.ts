@@ -112,7 +112,8 @@ function translate(body: unknown, history: readonly Json[]): ResponsesRequest {
   const messages: Json[] = [];
   if (typeof instructions === 'string' && instructions !== '') messages.push({ role: 'system', content: instructions });
   const conversation = new Conversation(messages, names, dropped);
-  history.forEach((item, i) => conversation.add(item, `previous_response_id(${i})`));
+  // A stored conversation may hold output items of a native provider that chat has no counterpart for: skipped.
+  history.forEach((item, i) => conversation.add(item, `previous_response_id(${i})`, true));
   items.forEach((item, i) => conversation.add(item, `input[${i}]`));
   conversation.flush();
   if (messages.length === 0) throw new InvalidRequest('input: the request has no input.', 'input');
@@ -207,7 +208,8 @@ class Conversation {
     private readonly dropped: string[],
   ) {}
 
-  add(item: Json, at: string): void {
+  /** `stored`: the item comes from a stored conversation, where an item of an unknown type is skipped, not refused. */
+  add(item: Json, at: string, stored = false): void {
     const type = item.type ?? (item.role !== undefined ? 'message' : undefined);
     switch (type) {
       case 'message':
@@ -233,6 +235,7 @@ class Conversation {
           if (type !== 'reasoning' && !this.dropped.includes(type)) this.dropped.push(type);
           return;
         }
+        if (stored) return;
         throw new InvalidRequest(`${at}.type: unknown input item type ${JSON.stringify(String(type)).slice(0, 80)}.`, `${at}.type`);
     }
   }

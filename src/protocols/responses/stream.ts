@@ -51,7 +51,9 @@ export class ResponsesStream {
   /** Output items by `output_index`; undefined while the item is open. */
   private readonly items: (Json | undefined)[] = [];
   private text: TextItem | null = null;
-  private readonly calls = new Map<number | string, CallState>();
+  /** Every call, in order; and each by its chat `index` (the latest with it) and by `id:<call id>`. */
+  private readonly calls: CallState[] = [];
+  private readonly callKeys = new Map<number | string, CallState>();
   private lastCall: CallState | null = null;
   private finishReason: string | null = null;
   private usage: unknown = null;
@@ -97,10 +99,11 @@ export class ResponsesStream {
     this.start();
     // In output order, as OpenAI does (clients build their history from `output_item.done`):
     // open text, after the calls (a call closes the text before it), is the last item.
-    for (const call of this.calls.values()) this.closeCall(call);
-    this.closeText();
-    this.done = true;
     const { status, incomplete_details } = statusFor(this.finishReason);
+    for (const call of this.calls) this.closeCall(call);
+    // Text cut by the token limit is an incomplete message, as OpenAI marks it.
+    this.closeText(status === 'incomplete' ? 'incomplete' : 'completed');
+    this.done = true;
     const final: ResponsesUsage | null = responsesUsage(usage) ?? responsesUsage(this.usage);
     const output = this.closedItems();
     this.emitResponse(status === 'incomplete' ? 'response.incomplete' : 'response.completed', status, JSON.stringify(output), JSON.stringify(final), null, incomplete_details);
@@ -140,13 +143,13 @@ export class ResponsesStream {
     this.out += `event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":${this.seq++},"item_id":"${t.id}","output_index":${t.index},"content_index":0,"delta":${JSON.stringify(piece)},"logprobs":[]}\n\n`;
   }
 
-  private closeText(): void {
+  private closeText(status: 'completed' | 'incomplete' = 'completed'): void {
     const t = this.text;
     if (t === null) return;
     this.text = null;
     this.emit('response.output_text.done', { item_id: t.id, output_index: t.index, content_index: 0, text: t.text, logprobs: [] });
     this.emit('response.content_part.done', { item_id: t.id, output_index: t.index, content_index: 0, part: outputText(t.text) });
-    const item = messageItem(t.id, t.text);
+    const item = messageItem(t.id, t.text, status);
     this.items[t.index] = item;
     this.emit('response.output_item.done', { output_index: t.index, item });
   }
@@ -155,7 +158,7 @@ export class ResponsesStream {
     const fn = isObject(call.function) ? call.function : {};
     let state = this.callFor(call);
     if (state === undefined) {
-      if (this.calls.size >= MAX_STREAM_TOOL_CALLS) {
+      if (this.calls.length >= MAX_STREAM_TOOL_CALLS) {
         // Pieces that follow without index or id belong to this ignored call, not the last one kept.
         this.lastCall = null;
         return;
@@ -165,7 +168,9 @@ export class ResponsesStream {
       const chatName = nonEmptyString(fn.name) ?? '';
       state = { index, callId: nonEmptyString(call.id) ?? `call_${this.ctx.id.slice(5)}_${index}`, chatName, args: '', custom: this.ctx.request.tools.get(chatName)?.kind === 'custom' };
       this.items.push(undefined);
-      this.calls.set(typeof call.index === 'number' ? call.index : `id:${state.callId}`, state);
+      this.calls.push(state);
+      if (typeof call.index === 'number') this.callKeys.set(call.index, state);
+      this.callKeys.set(`id:${state.callId}`, state);
       this.emit('response.output_item.added', { output_index: index, item: callItem(this.ctx.request.tools, this.ctx.id, index, state.callId, chatName, '', 'in_progress') });
     }
     this.lastCall = state;
@@ -179,9 +184,14 @@ export class ResponsesStream {
 
   /** A call's state: by chat `index`; upstreams that leave it out are followed by `id`, else the last call continues. */
   private callFor(call: Json): CallState | undefined {
-    if (typeof call.index === 'number') return this.calls.get(call.index);
     const id = nonEmptyString(call.id);
-    if (id !== null) return this.calls.get(`id:${id}`);
+    if (typeof call.index === 'number') {
+      const byIndex = this.callKeys.get(call.index);
+      // Some upstreams number every parallel call 0: a new id under a known index is a new call.
+      if (byIndex !== undefined && id !== null && id !== byIndex.callId) return this.callKeys.get(`id:${id}`);
+      return byIndex;
+    }
+    if (id !== null) return this.callKeys.get(`id:${id}`);
     return this.lastCall ?? undefined;
   }
 
@@ -212,7 +222,8 @@ export class ResponsesStream {
 
   /** One event: its fields serialized as they are, after `type` and `sequence_number` (no merged object). */
   private emit(type: string, fields: Json): void {
-    this.out += `event: ${type}\ndata: {"type":"${type}","sequence_number":${this.seq++},${JSON.stringify(fields).slice(1)}\n\n`;
+    const rest = JSON.stringify(fields);
+    this.out += `event: ${type}\ndata: {"type":"${type}","sequence_number":${this.seq++}${rest === '{}' ? '}' : `,${rest.slice(1)}`}\n\n`;
   }
 
   /** An event with the whole response, written around the parts serialized once (the same bytes as `responseObject`'s JSON). */
