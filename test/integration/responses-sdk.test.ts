@@ -138,6 +138,34 @@ describe('responses.create', () => {
   });
 });
 
+describe('what the gateway does for chat applies', () => {
+  it('quotas and stats count the tokens of the translated answer; metrics and the log line name /v1/responses', async () => {
+    const gw = await start({}, { rate_limit: { requests_per_period: 100, tokens_per_period: 100_000 } });
+    const r = await client(gw.url).responses.create({ model: 'gpt-4.1', input: 'Count me' });
+    const final = await client(gw.url).responses.stream({ model: 'gw-coder', input: 'And me' }).finalResponse();
+    const stats = await call(`${gw.url}/admin/stats`, { method: 'GET', headers: { authorization: `Bearer ${KEY}` } });
+    const p = (stats.json as Record<string, Record<string, { requests: number; tokens: number; tokens_estimated: boolean }>>)['gw-coder']!.p!;
+    expect(p).toMatchObject({ requests: 2, tokens: r.usage!.total_tokens + final.usage!.total_tokens, tokens_estimated: false });
+    const metrics = (await call(`${gw.url}/metrics`, { method: 'GET', headers: { authorization: `Bearer ${KEY}` } })).text;
+    expect(metrics).toMatch(/gateway_requests_total\{endpoint="\/v1\/responses",model="gw-coder",provider="p",status="200",stream="false"\} 1/);
+    expect(metrics).toMatch(/gateway_requests_total\{endpoint="\/v1\/responses",model="gw-coder",provider="p",status="200",stream="true"\} 1/);
+    const deadline = Date.now() + 2000;
+    while (Date.now() < deadline && gw.logs.filter((l) => l.path === '/v1/responses').length < 2) await new Promise((res) => setTimeout(res, 10));
+    expect(gw.logs.filter((l) => l.path === '/v1/responses').map((l) => l.model)).toEqual(['gw-coder', 'gw-coder']);
+  });
+
+  it('Codex\'s hosted tools are dropped with a log line, not refused', async () => {
+    const gw = await start();
+    const r = await client(gw.url).responses.create({
+      model: 'gw-coder', input: 'hi', store: false,
+      tools: [weather, { type: 'web_search' } as never],
+    });
+    expect(r.status).toBe('completed');
+    expect((sent().tools as unknown[]).length).toBe(1);
+    expect(gw.logText()).toContain('Dropped what a chat provider cannot run: web_search');
+  });
+});
+
 describe('responses.stream', () => {
   it('streams the real event sequence with increasing sequence numbers; finalResponse() is whole', async () => {
     const gw = await start();
