@@ -108,7 +108,8 @@ interface Queued {
   left: number;
 }
 
-const ROUTE = /^\/([^/]+)\/v1\/(chat\/completions|completions|embeddings|models|responses)\/?$/;
+// `/<provider>/v1/…`, and Azure OpenAI's forms: `/<provider>/openai/v1/…` and `/<provider>/openai/deployments/<name>/…?api-version=…`.
+const ROUTE = /^\/([^/]+)\/(?:v1|openai\/v1|openai\/deployments\/[^/]+)\/(chat\/completions|completions|embeddings|models|responses)\/?$/;
 
 export async function createUpstreamDouble(opts: { port?: number; host?: string; record?: boolean } = {}): Promise<UpstreamDouble> {
   const scripts = new Map<string, Queued[]>();
@@ -148,6 +149,8 @@ export async function createUpstreamDouble(opts: { port?: number; host?: string;
     if (url.startsWith('/_double/')) return control(req.method ?? 'GET', url, text, res);
     const match = ROUTE.exec(url.split('?')[0] ?? '');
     if (!match) return sendJson(res, 404, errorBody(`no route ${req.method} ${url}`));
+    // Azure answers a deployment URL without api-version 404, as here.
+    if (url.includes('/openai/deployments/') && !/[?&]api-version=[^&]+/.test(url)) return sendJson(res, 404, errorBody('Resource not found (no api-version)'));
     const provider = decodeURIComponent(match[1] ?? '');
     const kind = match[2] ?? '';
     counts.set(provider, (counts.get(provider) ?? 0) + 1);

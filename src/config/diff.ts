@@ -38,5 +38,6 @@ export function sameProvider(x: ProviderConfig, y: ProviderConfig): boolean {
 
 /** A provider whose endpoint or credentials changed is a different upstream: its health starts afresh. */
 export function sameUpstream(x: ProviderConfig, y: ProviderConfig): boolean {
-  return x.endpoint === y.endpoint && x.api_key === y.api_key && JSON.stringify(x.custom_headers) === JSON.stringify(y.custom_headers);
+  return x.type === y.type && x.endpoint === y.endpoint && x.api_version === y.api_version && x.api_key === y.api_key
+    && JSON.stringify(x.custom_headers) === JSON.stringify(y.custom_headers);
 }

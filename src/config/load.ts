@@ -2,10 +2,12 @@ import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { cronProblem } from './cron.js';
 import { buildAliases, type AliasTable } from './aliases.js';
+import { authHeader, PLANNED_TYPES, PROVIDER_TYPES, type ProviderType } from '../upstream/wire.js';
 import { globalSchema, modelSchema, providerSchema, type RawGlobal, type RawProvider } from './schema.js';
 
 /** A provider as the gateway uses it: the file's fields with every default filled in, plus what is derived once at load. */
-export interface ProviderConfig extends Readonly<Omit<RawProvider, 'retry' | 'timeout' | 'cooldown_seconds'>> {
+export interface ProviderConfig extends Readonly<Omit<RawProvider, 'retry' | 'timeout' | 'cooldown_seconds' | 'type'>> {
+  readonly type: ProviderType;
   /** `model/name` (see `providerId`): unique over the whole file, the key of health and usage state. */
   readonly id: string;
   /** The public model name the provider serves. */
@@ -167,6 +169,15 @@ function resolveProvider(
     }
   }
 
+  const type = PROVIDER_TYPES.find((t) => t === p.type) ?? null;
+  if (type === null) {
+    const shown = JSON.stringify(p.type.slice(0, 32));
+    bad('type', PLANNED_TYPES.includes(p.type)
+      ? `${shown} is not served by this version yet (one of ${PROVIDER_TYPES.join(', ')})`
+      : `unknown provider type ${shown} (one of ${PROVIDER_TYPES.join(', ')})`);
+  }
+  if (p.api_version !== null && type !== 'azure') bad('api_version', 'only for providers of type "azure"');
+  if (p.api_version !== null && !/^[A-Za-z0-9._-]+$/.test(p.api_version)) bad('api_version', 'letters, digits, dot, dash and underscore only');
   if (!p.stream_support && !p.non_stream_support) {
     bad('stream_support', 'stream_support and non_stream_support cannot both be false');
   }
@@ -174,14 +185,18 @@ function resolveProvider(
     const problem = cronProblem(p.rate_limit.period_cron, opts.tz);
     if (problem) bad('rate_limit.period_cron', `invalid cron expression "${p.rate_limit.period_cron}": ${problem}`);
   }
-  if (!ok || !url) return null;
+  if (!ok || !url || type === null) return null;
 
   const upstreamHeaders: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
   for (const [k, v] of Object.entries(customHeaders ?? {})) upstreamHeaders[k.toLowerCase()] = v;
-  if (apiKey) upstreamHeaders.authorization = `Bearer ${apiKey}`;
+  if (apiKey) {
+    const [header, value] = authHeader(type, apiKey);
+    upstreamHeaders[header] = value;
+  }
 
   return {
     ...p,
+    type,
     api_key: apiKey,
     custom_headers: customHeaders,
     id: providerId(modelName, p.name),

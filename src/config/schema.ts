@@ -19,6 +19,10 @@ export const rateLimitSchema = z.strictObject({
 
 export const providerSchema = z.strictObject({
   name: z.string().min(1),
+  /** How the provider is called (SPEC §7): checked against the types this version serves at load. */
+  type: z.string().min(1).default('openai'),
+  /** Azure OpenAI: the `api-version` of deployment URLs; unset, the v1 API. */
+  api_version: z.string().min(1).max(64).nullable().default(null),
   endpoint: z.string().min(1),
   api_key: z.string(),
   model: z.string().min(1),

@@ -1,4 +1,5 @@
 import type { ModelConfig, ProviderConfig } from '../config/load.js';
+import { serves } from '../upstream/wire.js';
 import { orderProviders, type RoundRobinState } from './select.js';
 
 /** The OpenAI endpoints a provider is called on (`/responses` only for `native_responses` providers). */
@@ -45,7 +46,7 @@ export function needsPromptTokens(model: ModelConfig): boolean {
   return model.providers.some((p) => p.enabled && p.max_context_length !== null);
 }
 
-/** Every OpenAI-format provider serves every OpenAI endpoint (the gateway converts streams for it). */
-function supports(_p: ProviderConfig, _endpoint: Endpoint): boolean {
-  return true;
+/** Whether the provider's type serves the endpoint (`upstream/wire.ts`); the gateway converts streams for any. */
+function supports(p: ProviderConfig, endpoint: Endpoint): boolean {
+  return serves(p, endpoint);
 }

@@ -24,7 +24,9 @@ function providerView(state: AdminDeps, p: ProviderConfig, counters: Counters | 
   const exhausted = (limits.requests !== null && c.requests >= limits.requests) || (limits.tokens !== null && c.tokens >= limits.tokens);
   return {
     name: p.name,
+    type: p.type,
     endpoint: p.endpoint,
+    ...(p.api_version !== null ? { api_version: p.api_version } : {}),
     model: p.model,
     api_key: maskKey(p.api_key),
     priority: p.priority,

@@ -10,6 +10,7 @@ import { foldStream, UpstreamStream } from '../stream/upstream-stream.js';
 import { classify, describe, type TryOutcome } from './classify.js';
 import type { Pools } from './pools.js';
 import { upstreamBody } from './request-body.js';
+import { upstreamPath } from './wire.js';
 import { upstreamErrorInfo } from './sanitize.js';
 import type { ErrorInfo, NativePassThrough } from '../protocols/format.js';
 
@@ -201,7 +202,7 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, payload: st
   try {
     res = await deps.pools.get(provider.origin).request({
       method: 'POST',
-      path: provider.basePath + endpoint,
+      path: upstreamPath(provider, endpoint),
       headers: provider.upstreamHeaders,
       body: payload,
       // The wait for the answer's head, and then the longest silence inside its body: a long

@@ -1,0 +1,38 @@
+import type { ProviderConfig } from '../config/load.js';
+import type { Endpoint } from '../routing/plan.js';
+
+/**
+ * How each provider `type` is called (SPEC §7): which endpoints it serves, the path of each, and
+ * how the key is sent. Pure; resolved per provider at load (headers) or per try (path).
+ */
+export type ProviderType = 'openai' | 'azure';
+
+/** The types a configuration may name. */
+export const PROVIDER_TYPES: readonly ProviderType[] = ['openai', 'azure'];
+
+/** Types the specification names that this version cannot call yet (refused at load, by name). */
+export const PLANNED_TYPES: readonly string[] = ['anthropic', 'gemini'];
+
+/** The header that carries the provider's key. */
+export function authHeader(type: ProviderType, key: string): [string, string] {
+  return type === 'azure' ? ['api-key', key] : ['authorization', `Bearer ${key}`];
+}
+
+/** Whether a provider can serve an endpoint at all (else it is not a candidate for it). */
+export function serves(p: Pick<ProviderConfig, 'type' | 'native_responses'>, endpoint: Endpoint): boolean {
+  if (endpoint === '/responses') return p.native_responses;
+  return true;
+}
+
+/**
+ * The path (and query) of one call: OpenAI appends the endpoint to the base URL; Azure OpenAI
+ * addresses a deployment (named by `model`) with `api-version`, or, without `api_version`, the
+ * v1 API (`…/openai/v1/chat/completions`, the model in the body).
+ */
+export function upstreamPath(p: Pick<ProviderConfig, 'type' | 'basePath' | 'model' | 'api_version'>, endpoint: Endpoint): string {
+  if (p.type === 'azure') {
+    if (p.api_version === null) return `${p.basePath}/v1${endpoint}`;
+    return `${p.basePath}/deployments/${encodeURIComponent(p.model)}${endpoint}?api-version=${encodeURIComponent(p.api_version)}`;
+  }
+  return p.basePath + endpoint;
+}
