@@ -58,7 +58,9 @@ describe('before the first data event', () => {
     expect(s.text).not.toContain(': ppp');
     await until(() => fx.double.received('primary')[0]?.closedEarly === true);
     expect(fx.double.received('primary')[0]?.closedEarly).toBe(true);
-    expect(slowest).toBeLessThan(100);
+    // A stall (the gateway reading the 200 MiB, or scanning it whole) takes seconds; the double
+    // writing in this same process adds its own pauses (103–104 ms seen on a loaded machine).
+    expect(slowest).toBeLessThan(250);
     const line = gw.logs.find((l) => String(l.msg).startsWith('Switching provider'));
     expect(line?.reason).toBe('no data before the limit');
   });
