@@ -4,7 +4,17 @@
  *
  * Each provider is a path prefix: `http://host:port/<provider>/v1/chat/completions`. A script is
  * a queue of behaviours per provider; each request takes the next one (a behaviour with
- * `times: n` answers n requests), and an empty queue answers normally. Every request is recorded.
+ * `times: n` answers n requests), and an empty queue answers normally. Every request is recorded
+ * (headers included).
+ *
+ * Routes under `/<provider>/v1/`: `chat/completions`, `completions`, `embeddings`, `models`
+ * (OpenAI), `responses` (the Responses API, as a `native_responses` provider speaks it) and
+ * `messages` (Anthropic's Messages API, anthropic-version 2023-06-01, as a `type: "anthropic"`
+ * provider speaks it: a Message or its `event:`-named SSE stream — message_start, ping,
+ * content_block_start/delta/stop per block, message_delta, message_stop — and errors in
+ * Anthropic's `{"type":"error","error":{type,message}}` shape; the other routes answer errors in
+ * OpenAI's shape). The Anthropic SDK's `baseURL` is `http://host:port/<provider>` (it appends
+ * `/v1/messages`), that is `url(provider)` without its `/v1`.
  *
  * Scriptable in-process (`createUpstreamDouble`) or over HTTP when run as a program:
  *   POST /_double/script/<provider>   body: a behaviour or a list of them (appended)
@@ -20,7 +30,12 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 
 export interface Behavior {
-  /** Answer this status; non-2xx answers carry an OpenAI-style error body unless `body` is given. */
+  /**
+   * Answer this status; non-2xx answers carry an OpenAI-style error body unless `body` is given
+   * (Anthropic's on the `messages` route, its `error.type` by status: 400 invalid_request_error,
+   * 401 authentication_error, 403 permission_error, 404 not_found_error, 413 request_too_large,
+   * 429 rate_limit_error, 500 api_error, 529 overloaded_error; other 4xx/5xx invalid_request_error/api_error).
+   */
   status?: number;
   /** A body to send as is (string) or as JSON (anything else). */
   body?: unknown;
@@ -41,9 +56,9 @@ export interface Behavior {
   chunks?: number;
   /** Pad each streamed content piece with this many extra characters (large streams). */
   padChunks?: number;
-  /** Destroy the connection after this many SSE events were written. */
+  /** Destroy the connection after this many SSE events were written (on `messages`, `ping` counts as one). */
   dropAfterChunks?: number;
-  /** Report usage (default true): in JSON answers, and in a stream's last chunk when asked for. */
+  /** Report usage (default true): in JSON answers, and in a stream's last chunk when asked for. Ignored by `messages`: Anthropic always reports it. */
   usage?: boolean;
   /** Answer with a tool call instead of text (`get_weather`, or the one given by `toolCall`). */
   toolCalls?: boolean;
@@ -51,7 +66,11 @@ export interface Behavior {
   toolCall?: { name: string; arguments: string; id?: string };
   /** Several tool calls in one answer (implies `toolCalls`); streamed one after another. */
   toolCallList?: Array<{ name: string; arguments: string; id?: string }>;
-  /** The finish reason to end with instead of `stop` / `tool_calls` (e.g. `length`). */
+  /**
+   * The finish reason to end with instead of `stop` / `tool_calls` (e.g. `length`). On `messages`
+   * it becomes the `stop_reason`: `length` → `max_tokens`, `stop` → `end_turn`, `tool_calls` →
+   * `tool_use`, `content_filter` → `refusal`, anything else as is (`pause_turn`, `refusal`…).
+   */
   finishReason?: string;
   /** Answer 200 with an HTML page. */
   html?: boolean;
@@ -59,22 +78,34 @@ export interface Behavior {
   invalidJson?: boolean;
   /** Answer 302 to this location. */
   redirect?: string;
-  /** The reply text (default `Hello from <provider>`). */
+  /**
+   * The reply text (default `Hello from <provider>`). On `messages` with a tool call, a `content`
+   * given explicitly comes as a text block before the tool_use blocks (without it, only tool_use).
+   */
   content?: string;
   /** How many requests this behaviour answers (default 1). */
   times?: number;
   /** Before a stream's first data event, send this many bytes of SSE comments (`every` ms apart, in pieces of `piece` bytes). */
   prelude?: { bytes: number; piece?: number; every?: number };
-  /** Answer a stream 200 whose first data event is an error. */
+  /** Answer a stream 200 whose first data event is an error (on `messages`: `event: error`, an overloaded_error). */
   errorEvent?: boolean;
   /** End a stream cleanly after its content, without a finish reason and without `[DONE]`. */
   truncate?: boolean;
-  /** The usage object to report instead of the computed one. */
+  /**
+   * The usage object to report instead of the computed one. On `messages` only an Anthropic usage
+   * object counts (one with `input_tokens` or `output_tokens`), laid over the computed one; its
+   * `input_tokens` and cache counts go in message_start, its `output_tokens` in message_delta.
+   */
   usageValue?: Record<string, unknown>;
   /** Report logprobs for the content (JSON and streams). */
   logprobs?: boolean;
   /** Report this `service_tier`. */
   serviceTier?: string;
+  /**
+   * `messages` only: answer a thinking block first (`{type:"thinking", thinking, signature:"sig_double_…"}`),
+   * with this text, or a stock one for `true`; streamed as thinking_delta pieces then one signature_delta.
+   */
+  thinking?: boolean | string;
 }
 
 export interface Received {
@@ -109,7 +140,7 @@ interface Queued {
 }
 
 // `/<provider>/v1/…`, and Azure OpenAI's forms: `/<provider>/openai/v1/…` and `/<provider>/openai/deployments/<name>/…?api-version=…`.
-const ROUTE = /^\/([^/]+)\/(?:v1|openai\/v1|openai\/deployments\/[^/]+)\/(chat\/completions|completions|embeddings|models|responses)\/?$/;
+const ROUTE = /^\/([^/]+)\/(?:v1|openai\/v1|openai\/deployments\/[^/]+)\/(chat\/completions|completions|embeddings|models|responses|messages)\/?$/;
 
 export async function createUpstreamDouble(opts: { port?: number; host?: string; record?: boolean } = {}): Promise<UpstreamDouble> {
   const scripts = new Map<string, Queued[]>();
@@ -254,7 +285,8 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
   }
   const status = b.status ?? 200;
   if (status < 200 || status >= 300 || b.body !== undefined) {
-    const payload = b.body ?? errorBody(`upstream ${provider} says ${status}`);
+    const message = `upstream ${provider} says ${status}`;
+    const payload = b.body ?? (kind === 'messages' ? anthropicError(status, message) : errorBody(message));
     const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
     res.writeHead(status, { 'content-type': 'application/json', ...extra });
     res.end(text);
@@ -266,6 +298,7 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
   if (kind === 'models') return sendJson(res, 200, { object: 'list', data: [{ id: model, object: 'model', created: 0, owned_by: provider }] }, extra);
   if (kind === 'embeddings') return sendJson(res, 200, embeddings(req_, model, b), extra);
   if (kind === 'responses') return responses(req_, model, b, res, extra, provider);
+  if (kind === 'messages') return messages(req_, model, b, res, extra, provider);
 
   const content = b.content ?? `Hello from ${provider}`;
   const promptTokens = Math.max(1, Math.ceil(JSON.stringify(req_.messages ?? req_.prompt ?? '').length / 4));
@@ -315,16 +348,7 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
   }
   if (b.errorEvent) events.unshift({ error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } });
   if (b.prelude) {
-    // Comments before the first data event (some proxies and providers send keep-alives).
-    const piece = b.prelude.piece ?? 16 * 1024;
-    const line = `: ${'p'.repeat(Math.max(1, piece - 4))}\n\n`;
-    let sent = 0;
-    while (sent < b.prelude.bytes && !res.destroyed) {
-      const ok = res.write(line);
-      sent += line.length;
-      if (b.prelude.every) await sleep(b.prelude.every);
-      else if (!ok) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
-    }
+    await writePrelude(res, b.prelude);
     if (res.destroyed) return;
   }
   const opts = req_.stream_options as { include_usage?: unknown } | undefined;
@@ -407,6 +431,115 @@ async function responses(req: Record<string, unknown>, model: string, b: Behavio
     written += 1;
   }
   res.end();
+}
+
+const ANTHROPIC_STOP: Record<string, string> = { length: 'max_tokens', stop: 'end_turn', tool_calls: 'tool_use', content_filter: 'refusal' };
+const ANTHROPIC_ERROR: Record<number, string> = {
+  400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error',
+  413: 'request_too_large', 429: 'rate_limit_error', 500: 'api_error', 529: 'overloaded_error',
+};
+
+function anthropicError(status: number, message: string): unknown {
+  return { type: 'error', error: { type: ANTHROPIC_ERROR[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'), message } };
+}
+
+/**
+ * Anthropic's Messages API (anthropic-version 2023-06-01), as a provider of `type: "anthropic"`
+ * answers: a Message, or its event stream.
+ */
+async function messages(req: Record<string, unknown>, model: string, b: Behavior, res: ServerResponse, extra: Record<string, string>, provider: string): Promise<void> {
+  const id = `msg_double${Math.random().toString(36).slice(2, 12)}`;
+  const n = b.chunks ?? 3;
+  const content = b.content ?? `Hello from ${provider}`;
+  const pieces = split(content, n);
+  const thinking = b.thinking ? (typeof b.thinking === 'string' ? b.thinking : 'Let me think about that.') : null;
+  const thoughts = thinking === null ? [] : split(thinking, n);
+  const calls = withTools(b) ? toolCallsOf(b) : [];
+  const toolIds = b.toolCallList ? b.toolCallList.map((c, i) => c.id ?? `toolu_double_${i + 1}`) : [b.toolCall?.id ?? 'toolu_double_1'];
+  const pad = 'x'.repeat(b.padChunks ?? 0);
+  // Each block as the JSON answer has it, with the opening and the deltas that stream it.
+  const blocks: Array<{ block: Record<string, unknown>; start: Record<string, unknown>; deltas: Array<Record<string, unknown>> }> = [];
+  if (thinking !== null) {
+    const signature = `sig_double_${Buffer.from(thinking).toString('base64url').slice(0, 16)}`;
+    blocks.push({
+      block: { type: 'thinking', thinking, signature },
+      start: { type: 'thinking', thinking: '', signature: '' },
+      deltas: [...thoughts.map((t) => ({ type: 'thinking_delta', thinking: t })), { type: 'signature_delta', signature }],
+    });
+  }
+  if (!calls.length || b.content !== undefined) {
+    blocks.push({ block: { type: 'text', text: content }, start: { type: 'text', text: '' }, deltas: pieces.map((p) => ({ type: 'text_delta', text: p + pad })) });
+  }
+  calls.forEach((c, i) => {
+    let input: unknown = {};
+    try {
+      input = JSON.parse(c.function.arguments);
+    } catch {
+      /* not JSON: `{}` in the JSON answer, the text as is in a stream */
+    }
+    const head = { type: 'tool_use', id: toolIds[i] ?? c.id, name: c.function.name };
+    blocks.push({ block: { ...head, input }, start: { ...head, input: {} }, deltas: split(c.function.arguments, n).map((p) => ({ type: 'input_json_delta', partial_json: p })) });
+  });
+  const stopReason = b.finishReason === undefined ? (calls.length ? 'tool_use' : 'end_turn') : (ANTHROPIC_STOP[b.finishReason] ?? b.finishReason);
+  const inputTokens = Math.max(1, Math.ceil(JSON.stringify([req.system ?? '', req.messages ?? '', req.tools ?? '']).length / 4));
+  const given = b.usageValue && ('input_tokens' in b.usageValue || 'output_tokens' in b.usageValue) ? b.usageValue : {};
+  const usage: Record<string, unknown> = {
+    input_tokens: inputTokens, output_tokens: pieces.length + thoughts.length + calls.length,
+    cache_creation_input_tokens: 0, cache_read_input_tokens: 0, ...given,
+  };
+  const message = { id, type: 'message', role: 'assistant', model };
+  if (req.stream !== true) {
+    return sendJson(res, 200, { ...message, content: blocks.map((x) => x.block), stop_reason: stopReason, stop_sequence: null, usage }, extra);
+  }
+
+  const events: Array<Record<string, unknown>> = [
+    { type: 'message_start', message: { ...message, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } } },
+    { type: 'ping' },
+  ];
+  blocks.forEach((x, index) => {
+    events.push({ type: 'content_block_start', index, content_block: x.start });
+    for (const delta of x.deltas) events.push({ type: 'content_block_delta', index, delta });
+    events.push({ type: 'content_block_stop', index });
+  });
+  if (!b.truncate) {
+    events.push({ type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: usage.output_tokens } });
+    events.push({ type: 'message_stop' });
+  }
+  if (b.errorEvent) events.unshift({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } });
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...extra });
+  if (b.prelude) {
+    await writePrelude(res, b.prelude);
+    if (res.destroyed) return;
+  }
+  let written = 0;
+  for (const e of events) {
+    if (b.dropAfterChunks !== undefined && written >= b.dropAfterChunks) {
+      res.destroy();
+      return;
+    }
+    if (written > 0 && b.chunkDelayMs) await sleep(b.chunkDelayMs);
+    if (res.destroyed) return;
+    await new Promise<void>((resolve) => res.write(`event: ${e.type as string}\ndata: ${JSON.stringify(e)}\n\n`, () => resolve()));
+    written += 1;
+  }
+  if (b.dropAfterChunks !== undefined && written >= b.dropAfterChunks) {
+    res.destroy();
+    return;
+  }
+  res.end();
+}
+
+/** SSE comments before a stream's first event (some proxies and providers send keep-alives). */
+async function writePrelude(res: ServerResponse, prelude: NonNullable<Behavior['prelude']>): Promise<void> {
+  const piece = prelude.piece ?? 16 * 1024;
+  const line = `: ${'p'.repeat(Math.max(1, piece - 4))}\n\n`;
+  let sent = 0;
+  while (sent < prelude.bytes && !res.destroyed) {
+    const ok = res.write(line);
+    sent += line.length;
+    if (prelude.every) await sleep(prelude.every);
+    else if (!ok) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+  }
 }
 
 function embeddings(req: Record<string, unknown>, model: string, b: Behavior): unknown {

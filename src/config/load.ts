@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { cronProblem } from './cron.js';
 import { buildAliases, type AliasTable } from './aliases.js';
-import { authHeader, PLANNED_TYPES, PROVIDER_TYPES, type ProviderType } from '../upstream/wire.js';
+import { authHeaders, PLANNED_TYPES, PROVIDER_TYPES, type ProviderType } from '../upstream/wire.js';
+import { ANTHROPIC_VERSION } from '../providers/anthropic.js';
 import { globalSchema, modelSchema, providerSchema, type RawGlobal, type RawProvider } from './schema.js';
 
 /** A provider as the gateway uses it: the file's fields with every default filled in, plus what is derived once at load. */
@@ -178,6 +179,9 @@ function resolveProvider(
   }
   if (p.api_version !== null && type !== 'azure') bad('api_version', 'only for providers of type "azure"');
   if (p.api_version !== null && !/^[A-Za-z0-9._-]+$/.test(p.api_version)) bad('api_version', 'letters, digits, dot, dash and underscore only');
+  if (p.default_max_tokens !== null && type !== 'anthropic') bad('default_max_tokens', 'only for providers of type "anthropic"');
+  if (p.native_responses && type !== 'openai' && type !== 'azure') bad('native_responses', 'only for providers of type "openai" or "azure"');
+  if (type === 'anthropic' && p.reasoning) bad('reasoning', 'not for providers of type "anthropic" (thinking passes through /v1/messages)');
   if (!p.stream_support && !p.non_stream_support) {
     bad('stream_support', 'stream_support and non_stream_support cannot both be false');
   }
@@ -189,10 +193,8 @@ function resolveProvider(
 
   const upstreamHeaders: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
   for (const [k, v] of Object.entries(customHeaders ?? {})) upstreamHeaders[k.toLowerCase()] = v;
-  if (apiKey) {
-    const [header, value] = authHeader(type, apiKey);
-    upstreamHeaders[header] = value;
-  }
+  if (apiKey) Object.assign(upstreamHeaders, authHeaders(type, apiKey));
+  if (type === 'anthropic') upstreamHeaders['anthropic-version'] ??= ANTHROPIC_VERSION;
 
   return {
     ...p,

@@ -23,6 +23,8 @@ export const providerSchema = z.strictObject({
   type: z.string().min(1).default('openai'),
   /** Azure OpenAI: the `api-version` of deployment URLs; unset, the v1 API. */
   api_version: z.string().min(1).max(64).nullable().default(null),
+  /** Anthropic: `max_tokens` for requests that set none (Anthropic requires it). */
+  default_max_tokens: positiveInt.nullable().default(null),
   endpoint: z.string().min(1),
   api_key: z.string(),
   model: z.string().min(1),

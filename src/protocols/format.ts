@@ -57,6 +57,7 @@ export interface CountedUsage {
 
 /** The provider settings that say whether it speaks a client format natively. */
 export interface NativeCapable {
+  type: string;
   native_responses: boolean;
   stream_support: boolean;
   non_stream_support: boolean;
@@ -83,11 +84,13 @@ export interface NativeStreamWatcher {
  * the client's model.
  */
 export interface NativePassThrough {
-  readonly endpoint: '/responses';
+  readonly endpoint: '/responses' | '/messages';
+  /** Client headers such a provider also gets (`anthropic-beta`). */
+  readonly forwardHeaders?: readonly string[];
   /** The provider speaks the format and can answer the way the client asked (else it is translated for). */
   accepts(p: NativeCapable, clientStream: boolean): boolean;
-  /** The body sent to such a provider. */
-  body(): Record<string, unknown>;
+  /** The body sent to such a provider, from the client's. */
+  body(client: Record<string, unknown>): Record<string, unknown>;
   /** A whole native answer for the client, and its usage. */
   answer(json: unknown, ctx: { model: string }): { body: unknown; usage: CountedUsage | null };
   stream(ctx: { model: string }): NativeStreamWatcher;

@@ -3,7 +3,7 @@ import { serves } from '../upstream/wire.js';
 import { orderProviders, type RoundRobinState } from './select.js';
 
 /** The OpenAI endpoints a provider is called on (`/responses` only for `native_responses` providers). */
-export type Endpoint = '/chat/completions' | '/completions' | '/embeddings' | '/responses';
+export type Endpoint = '/chat/completions' | '/completions' | '/embeddings' | '/responses' | '/messages';
 
 /** What the planner needs to know of one request. */
 export interface PlanRequest {

@@ -72,6 +72,8 @@ export async function handleProxied(format: ClientFormat, request: FastifyReques
     requestId: request.id, endpoint, body, stream, signal: abort.signal,
     reasoningEffort: parsed.reasoningEffort,
     native: format.native ?? null,
+    clientBody: request.body as Record<string, unknown>,
+    clientHeaders: request.headers,
     maxResponseBytes: config.global.max_response_bytes,
     maxCooldownMs: config.global.max_cooldown_seconds * 1000,
   }, deps.proxyDeps);

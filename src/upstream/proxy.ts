@@ -6,10 +6,11 @@ import type { HealthBook } from '../routing/health.js';
 import type { Endpoint } from '../routing/plan.js';
 import type { Quota } from '../usage/quota.js';
 import { conversionFor, type CompletionKind } from '../stream/convert.js';
-import { foldStream, UpstreamStream } from '../stream/upstream-stream.js';
+import { foldStream, UpstreamStream, type ByteSource } from '../stream/upstream-stream.js';
 import { classify, describe, type TryOutcome } from './classify.js';
 import type { Pools } from './pools.js';
-import { upstreamBody } from './request-body.js';
+import { upstreamBody, type UpstreamBody } from './request-body.js';
+import { adapterFor, Untranslatable } from '../providers/index.js';
 import { upstreamPath } from './wire.js';
 import { upstreamErrorInfo } from './sanitize.js';
 import type { ErrorInfo, NativePassThrough } from '../protocols/format.js';
@@ -38,6 +39,9 @@ export interface ProxyRequest {
   reasoningEffort?: string | null;
   /** The client's format, for providers that speak it: they get its own body on its own endpoint. */
   native?: NativePassThrough | null;
+  /** The client's own body and headers, for such providers. */
+  clientBody?: Record<string, unknown>;
+  clientHeaders?: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 /** Comments and blank lines accepted before a stream's first data event. */
@@ -131,9 +135,21 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
     logger.info({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, priority: provider.priority },
       `Selected provider ${provider.name} for ${provider.publicModel}`);
     const native = req.native?.accepts(provider, req.stream) === true ? req.native : null;
-    const body = native
-      ? upstreamBody(native.body(), native.endpoint, req.stream, provider)
-      : upstreamBody(req.body, req.endpoint, req.stream, provider, req.reasoningEffort ?? null);
+    let body: UpstreamBody;
+    try {
+      body = native
+        ? upstreamBody(native.body(req.clientBody ?? {}), native.endpoint, req.stream, provider)
+        : upstreamBody(req.body, req.endpoint, req.stream, provider, req.reasoningEffort ?? null);
+    } catch (err) {
+      if (!(err instanceof Untranslatable)) throw err;
+      // The request has something this provider's API cannot say: another provider may take it.
+      deps.quota.release(held.hold);
+      attempts.push({ provider: provider.name, result: 'cannot translate', ms: 0 });
+      allRateLimited = false;
+      logger.warn({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, reason: err.message },
+        `Switching provider for ${provider.publicModel}: ${provider.name} cannot take this request (${err.message})`);
+      continue;
+    }
     let last: TryOutcome | null = null;
     let retryAfterMs: number | null = null;
     let freshSocketTried = false;
@@ -147,7 +163,7 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
         }
       }
       const started = deps.now();
-      const r = await tryOnce(provider, native?.endpoint ?? req.endpoint, body.payload, req, deps, attempts);
+      const r = await tryOnce(provider, native?.endpoint ?? req.endpoint, body.payload, req, deps, attempts, native ? forwarded(native, req) : null);
       if (r.done) {
         const ok = r.result.kind === 'json' || r.result.kind === 'stream';
         if (ok) deps.quota.commit(held.hold);
@@ -194,8 +210,19 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
   return { kind: 'failed', attempts, skipped, retryAt };
 }
 
-async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, payload: string, req: ProxyRequest, deps: ProxyDeps, attempts: Attempt[]): Promise<TryResult> {
+/** The client headers a native provider also gets: single, short, printable values only. */
+function forwarded(native: NativePassThrough, req: ProxyRequest): Record<string, string> | null {
+  let out: Record<string, string> | null = null;
+  for (const name of native.forwardHeaders ?? []) {
+    const v = req.clientHeaders?.[name];
+    if (typeof v === 'string' && v.length <= 1024 && /^[\x20-\x7e]*$/.test(v)) (out ??= {})[name] = v;
+  }
+  return out;
+}
+
+async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, payload: string, req: ProxyRequest, deps: ProxyDeps, attempts: Attempt[], extraHeaders: Record<string, string> | null = null): Promise<TryResult> {
   const native = endpoint !== req.endpoint;
+  const adapter = native ? null : adapterFor(provider);
   const started = deps.now();
   const timeoutMs = provider.timeout * 1000;
   let res: Dispatcher.ResponseData;
@@ -203,7 +230,7 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, payload: st
     res = await deps.pools.get(provider.origin).request({
       method: 'POST',
       path: upstreamPath(provider, endpoint),
-      headers: provider.upstreamHeaders,
+      headers: extraHeaders ? { ...provider.upstreamHeaders, ...extraHeaders } : provider.upstreamHeaders,
       body: payload,
       // The wait for the answer's head, and then the longest silence inside its body: a long
       // stream that keeps sending is never cut.
@@ -236,7 +263,8 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, payload: st
     if (verdict === 'success' && contentType.includes('text/event-stream')) {
       // A native provider was asked the way the client asked: a stream to a JSON request is no answer.
       if (native && !req.stream) throw Object.assign(new Error('a stream to a JSON request'), { code: 'UPSTREAM_UNEXPECTED_STREAM' });
-      const stream = await openStream(res, timeoutMs);
+      // A provider of another kind streams in its own events: read as chat from here on.
+      const stream = await openStream(adapter ? adapter.stream(res.body) : res.body, timeoutMs);
       // Folded here, inside the try, so that a stream that breaks before its end still fails over.
       if (conversionFor(req.stream, true) === 'pass') return { done: true, result: { kind: 'stream', ...served(), stream } };
       const kind: CompletionKind = req.endpoint === '/completions' ? 'text' : 'chat';
@@ -264,6 +292,11 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, payload: st
       return invalid;
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) return invalid;
+    if (adapter) {
+      const chat = adapter.answer(json);
+      if (chat === null) return invalid;
+      return { done: true, result: { kind: 'json', ...served(), contentType: 'application/json', body: Buffer.from(JSON.stringify(chat)), json: chat } };
+    }
     // What was parsed as JSON is sent as JSON, whatever type the upstream named.
     return { done: true, result: { kind: 'json', ...served(), contentType: 'application/json', body, json } };
   } catch (err) {
@@ -277,12 +310,12 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, payload: st
  * of comments keep arriving (undici's body timeout only bounds silences), and at most
  * MAX_PRELUDE_BYTES of them.
  */
-async function openStream(res: Dispatcher.ResponseData, timeoutMs: number): Promise<UpstreamStream> {
+async function openStream(body: ByteSource, timeoutMs: number): Promise<UpstreamStream> {
   const timer = setTimeout(() => {
-    res.body.destroy(Object.assign(new Error('no data event in time'), { code: 'UPSTREAM_FIRST_EVENT_TIMEOUT' }));
+    body.destroy(Object.assign(new Error('no data event in time'), { code: 'UPSTREAM_FIRST_EVENT_TIMEOUT' }));
   }, timeoutMs);
   try {
-    return await UpstreamStream.open(res.body, MAX_PRELUDE_BYTES);
+    return await UpstreamStream.open(body, MAX_PRELUDE_BYTES);
   } finally {
     clearTimeout(timer);
   }

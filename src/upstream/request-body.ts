@@ -1,5 +1,6 @@
 import type { ProviderConfig } from '../config/load.js';
 import type { Endpoint } from '../routing/plan.js';
+import { adapterFor } from '../providers/index.js';
 
 export interface UpstreamBody {
   payload: string;
@@ -14,10 +15,11 @@ export interface UpstreamBody {
  */
 export function upstreamBody(body: Readonly<Record<string, unknown>>, endpoint: Endpoint, clientStream: boolean, p: ProviderConfig, reasoningEffort: string | null = null): UpstreamBody {
   const out: Record<string, unknown> = { ...body, model: p.model };
-  if (endpoint === '/responses') {
-    // A native Responses provider: the client's body as it came; it was picked because it answers the way the client asked.
-    const asked = out.max_output_tokens;
-    if (p.max_output_tokens !== null && typeof asked === 'number' && asked > p.max_output_tokens) out.max_output_tokens = p.max_output_tokens;
+  if (endpoint === '/responses' || endpoint === '/messages') {
+    // A native provider of the client's format: the client's body as it came; it was picked because it answers the way the client asked.
+    const field = endpoint === '/responses' ? 'max_output_tokens' : 'max_tokens';
+    const asked = out[field];
+    if (p.max_output_tokens !== null && typeof asked === 'number' && asked > p.max_output_tokens) out[field] = p.max_output_tokens;
     return { payload: JSON.stringify(out), stream: clientStream };
   }
   // Only upstreams known to take it: others (gpt-4o, most open models) answer 400 to the field.
@@ -39,5 +41,7 @@ export function upstreamBody(body: Readonly<Record<string, unknown>>, endpoint: 
     delete out.stream;
     delete out.stream_options;
   }
-  return { payload: JSON.stringify(out), stream };
+  // A provider of another kind (Anthropic) gets the same request in its own API.
+  const adapter = adapterFor(p);
+  return { payload: JSON.stringify(adapter ? adapter.request(out, p) : out), stream };
 }

@@ -5,22 +5,27 @@ import type { Endpoint } from '../routing/plan.js';
  * How each provider `type` is called (SPEC §7): which endpoints it serves, the path of each, and
  * how the key is sent. Pure; resolved per provider at load (headers) or per try (path).
  */
-export type ProviderType = 'openai' | 'azure';
+export type ProviderType = 'openai' | 'azure' | 'anthropic';
 
 /** The types a configuration may name. */
-export const PROVIDER_TYPES: readonly ProviderType[] = ['openai', 'azure'];
+export const PROVIDER_TYPES: readonly ProviderType[] = ['openai', 'azure', 'anthropic'];
 
 /** Types the specification names that this version cannot call yet (refused at load, by name). */
-export const PLANNED_TYPES: readonly string[] = ['anthropic', 'gemini'];
+export const PLANNED_TYPES: readonly string[] = ['gemini'];
 
-/** The header that carries the provider's key. */
-export function authHeader(type: ProviderType, key: string): [string, string] {
-  return type === 'azure' ? ['api-key', key] : ['authorization', `Bearer ${key}`];
+/** The headers that carry the provider's key (and, for Anthropic, the API version). */
+export function authHeaders(type: ProviderType, key: string): Record<string, string> {
+  if (type === 'azure') return { 'api-key': key };
+  if (type === 'anthropic') return { 'x-api-key': key };
+  return { authorization: `Bearer ${key}` };
 }
 
 /** Whether a provider can serve an endpoint at all (else it is not a candidate for it). */
 export function serves(p: Pick<ProviderConfig, 'type' | 'native_responses'>, endpoint: Endpoint): boolean {
   if (endpoint === '/responses') return p.native_responses;
+  if (endpoint === '/messages') return p.type === 'anthropic';
+  // Anthropic serves only Messages: chat is translated to it; no embeddings, no legacy completions.
+  if (p.type === 'anthropic') return endpoint === '/chat/completions';
   return true;
 }
 
@@ -30,6 +35,7 @@ export function serves(p: Pick<ProviderConfig, 'type' | 'native_responses'>, end
  * v1 API (`…/openai/v1/chat/completions`, the model in the body).
  */
 export function upstreamPath(p: Pick<ProviderConfig, 'type' | 'basePath' | 'model' | 'api_version'>, endpoint: Endpoint): string {
+  if (p.type === 'anthropic') return `${p.basePath}/messages`;
   if (p.type === 'azure') {
     if (p.api_version === null) return `${p.basePath}/v1${endpoint}`;
     return `${p.basePath}/deployments/${encodeURIComponent(p.model)}${endpoint}?api-version=${encodeURIComponent(p.api_version)}`;
