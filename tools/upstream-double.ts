@@ -16,6 +16,19 @@
  * OpenAI's shape). The Anthropic SDK's `baseURL` is `http://host:port/<provider>` (it appends
  * `/v1/messages`), that is `url(provider)` without its `/v1`.
  *
+ * Google's Gemini API (generativelanguage v1beta, as a `type: "gemini"` provider speaks it, its
+ * endpoint `http://host:port/<provider>/v1beta`, that is `url(provider)` with `v1beta` for `v1`):
+ *   POST /<provider>/v1beta/models/<model>:generateContent            a GenerateContentResponse
+ *        {candidates:[{content:{role:"model",parts},finishReason,index:0}],usageMetadata,modelVersion,responseId}
+ *        (parts: `{text}`, then one `{functionCall:{name,args},thoughtSignature?}` per tool call)
+ *   POST /<provider>/v1beta/models/<model>:streamGenerateContent?alt=sse   the same as data-only SSE
+ *        (`data: <GenerateContentResponse>\r\n\r\n`, no `event:` lines, no [DONE]): one chunk per text
+ *        piece then one per function call, each with cumulative usageMetadata, finishReason on the last
+ *   POST /<provider>/v1beta/models/<model>:batchEmbedContents   {embeddings:[{values:[0.1,0.2,0.3,i]}]}, one per `requests[i]`
+ * Errors there are Google's `{"error":{code,message,status}}` (see `geminiError`). `finishReason`
+ * maps `length` → MAX_TOKENS, `content_filter` → SAFETY, `stop`/`tool_calls` → STOP, others as is.
+ * The `@google/genai` SDK's `httpOptions: { baseUrl: url(provider) without /v1, apiVersion: 'v1beta' }`.
+ *
  * Scriptable in-process (`createUpstreamDouble`) or over HTTP when run as a program:
  *   POST /_double/script/<provider>   body: a behaviour or a list of them (appended)
  *   POST /_double/default/<provider>  body: the behaviour when the script is empty
@@ -34,7 +47,10 @@ export interface Behavior {
    * Answer this status; non-2xx answers carry an OpenAI-style error body unless `body` is given
    * (Anthropic's on the `messages` route, its `error.type` by status: 400 invalid_request_error,
    * 401 authentication_error, 403 permission_error, 404 not_found_error, 413 request_too_large,
-   * 429 rate_limit_error, 500 api_error, 529 overloaded_error; other 4xx/5xx invalid_request_error/api_error).
+   * 429 rate_limit_error, 500 api_error, 529 overloaded_error; other 4xx/5xx invalid_request_error/api_error;
+   * Google's on the Gemini routes, its `error.status` by status: 400 INVALID_ARGUMENT, 401 UNAUTHENTICATED,
+   * 403 PERMISSION_DENIED, 404 NOT_FOUND, 429 RESOURCE_EXHAUSTED, 500 INTERNAL, 503 UNAVAILABLE,
+   * 504 DEADLINE_EXCEEDED; other 4xx/5xx FAILED_PRECONDITION/INTERNAL).
    */
   status?: number;
   /** A body to send as is (string) or as JSON (anything else). */
@@ -58,7 +74,7 @@ export interface Behavior {
   padChunks?: number;
   /** Destroy the connection after this many SSE events were written (on `messages`, `ping` counts as one). */
   dropAfterChunks?: number;
-  /** Report usage (default true): in JSON answers, and in a stream's last chunk when asked for. Ignored by `messages`: Anthropic always reports it. */
+  /** Report usage (default true): in JSON answers, and in a stream's last chunk when asked for. Ignored by `messages` and Gemini: they always report it. */
   usage?: boolean;
   /** Answer with a tool call instead of text (`get_weather`, or the one given by `toolCall`). */
   toolCalls?: boolean;
@@ -72,6 +88,8 @@ export interface Behavior {
    * `tool_use`, `content_filter` → `refusal`, anything else as is (`pause_turn`, `refusal`…).
    */
   finishReason?: string;
+  /** Embeddings: answer floats whatever `encoding_format` asks (as some OpenAI-compatible providers do). */
+  ignoreEncoding?: boolean;
   /** Answer 200 with an HTML page. */
   html?: boolean;
   /** Answer 200 with a body that is not JSON. */
@@ -95,6 +113,9 @@ export interface Behavior {
    * The usage object to report instead of the computed one. On `messages` only an Anthropic usage
    * object counts (one with `input_tokens` or `output_tokens`), laid over the computed one; its
    * `input_tokens` and cache counts go in message_start, its `output_tokens` in message_delta.
+   * On Gemini only a usageMetadata counts (one with `promptTokenCount`), laid over the computed one
+   * (`totalTokenCount` recomputed unless given; `thoughtsTokenCount`, `cachedContentTokenCount` as given),
+   * on every chunk of a stream.
    */
   usageValue?: Record<string, unknown>;
   /** Report logprobs for the content (JSON and streams). */
@@ -106,6 +127,15 @@ export interface Behavior {
    * with this text, or a stock one for `true`; streamed as thinking_delta pieces then one signature_delta.
    */
   thinking?: boolean | string;
+  /** Gemini only: the `thoughtSignature` put on each functionCall part (as Gemini 3 does; it must come back in the next request). */
+  thoughtSignature?: string;
+  /**
+   * Gemini only: answer this error (its `status` unless `status` is given) in Google's richer form:
+   * `details` carry a google.rpc.ErrorInfo `{reason, domain:"googleapis.com"}` when `reason` is given or
+   * the status is 400 (reason API_KEY_INVALID), and a google.rpc.RetryInfo `{retryDelay}` when
+   * `retryDelay` is given or the status is 429 (17s).
+   */
+  geminiError?: { status: number; reason?: string; retryDelay?: string };
 }
 
 export interface Received {
@@ -141,6 +171,8 @@ interface Queued {
 
 // `/<provider>/v1/…`, and Azure OpenAI's forms: `/<provider>/openai/v1/…` and `/<provider>/openai/deployments/<name>/…?api-version=…`.
 const ROUTE = /^\/([^/]+)\/(?:v1|openai\/v1|openai\/deployments\/[^/]+)\/(chat\/completions|completions|embeddings|models|responses|messages)\/?$/;
+// Gemini's model actions: `/<provider>/v1beta/models/<model>:<action>` (the query, e.g. `?alt=sse`, is cut off before).
+const GEMINI_ROUTE = /^\/([^/]+)\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|batchEmbedContents)$/;
 
 export async function createUpstreamDouble(opts: { port?: number; host?: string; record?: boolean } = {}): Promise<UpstreamDouble> {
   const scripts = new Map<string, Queued[]>();
@@ -178,7 +210,10 @@ export async function createUpstreamDouble(opts: { port?: number; host?: string;
     const text = await readBody(req);
     const url = req.url ?? '/';
     if (url.startsWith('/_double/')) return control(req.method ?? 'GET', url, text, res);
-    const match = ROUTE.exec(url.split('?')[0] ?? '');
+    const route = url.split('?')[0] ?? '';
+    const gemini = GEMINI_ROUTE.exec(route);
+    // The Gemini routes come through as kind `gemini:<action>`, the model (from the path) as a fourth group.
+    const match = gemini ? [gemini[0], gemini[1], `gemini:${gemini[3] ?? ''}`, decodeURIComponent(gemini[2] ?? '')] : ROUTE.exec(route);
     if (!match) return sendJson(res, 404, errorBody(`no route ${req.method} ${url}`));
     // Azure answers a deployment URL without api-version 404, as here.
     if (url.includes('/openai/deployments/') && !/[?&]api-version=[^&]+/.test(url)) return sendJson(res, 404, errorBody('Resource not found (no api-version)'));
@@ -203,7 +238,7 @@ export async function createUpstreamDouble(opts: { port?: number; host?: string;
     res.on('finish', () => {
       record.finished = true;
     });
-    await answer(next(provider), provider, kind, body, req, res);
+    await answer(next(provider), provider, kind, body, req, res, match[3]);
   }
 
   function control(method: string, url: string, text: string, res: ServerResponse): void {
@@ -257,7 +292,7 @@ export async function createUpstreamDouble(opts: { port?: number; host?: string;
   };
 }
 
-async function answer(b: Behavior, provider: string, kind: string, body: unknown, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function answer(b: Behavior, provider: string, kind: string, body: unknown, req: IncomingMessage, res: ServerResponse, pathModel?: string): Promise<void> {
   if (b.hang) return;
   if (b.reset || (b.resetRate !== undefined && Math.random() < b.resetRate)) {
     req.socket.destroy();
@@ -283,10 +318,11 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
     res.end('{"id": "chatcmpl-broken", "choices": [');
     return;
   }
-  const status = b.status ?? 200;
+  const isGemini = kind.startsWith('gemini:');
+  const status = b.status ?? (isGemini ? b.geminiError?.status : undefined) ?? 200;
   if (status < 200 || status >= 300 || b.body !== undefined) {
     const message = `upstream ${provider} says ${status}`;
-    const payload = b.body ?? (kind === 'messages' ? anthropicError(status, message) : errorBody(message));
+    const payload = b.body ?? (isGemini ? geminiErrorBody(status, message, b.geminiError) : kind === 'messages' ? anthropicError(status, message) : errorBody(message));
     const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
     res.writeHead(status, { 'content-type': 'application/json', ...extra });
     res.end(text);
@@ -294,7 +330,8 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
   }
 
   const req_ = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-  const model = typeof req_.model === 'string' ? req_.model : 'unknown';
+  const model = pathModel ?? (typeof req_.model === 'string' ? req_.model : 'unknown');
+  if (isGemini) return geminiAnswer(kind.slice('gemini:'.length), req_, model, b, res, extra, provider);
   if (kind === 'models') return sendJson(res, 200, { object: 'list', data: [{ id: model, object: 'model', created: 0, owned_by: provider }] }, extra);
   if (kind === 'embeddings') return sendJson(res, 200, embeddings(req_, model, b), extra);
   if (kind === 'responses') return responses(req_, model, b, res, extra, provider);
@@ -529,6 +566,94 @@ async function messages(req: Record<string, unknown>, model: string, b: Behavior
   res.end();
 }
 
+const GEMINI_STATUS: Record<number, string> = {
+  400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND',
+  429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED',
+};
+const GEMINI_FINISH: Record<string, string> = { length: 'MAX_TOKENS', content_filter: 'SAFETY', stop: 'STOP', tool_calls: 'STOP' };
+
+/** Google's error body, `{"error":{code,message,status,details?}}`. */
+function geminiErrorBody(status: number, message: string, given?: Behavior['geminiError']): unknown {
+  const error: Record<string, unknown> = { code: status, message, status: GEMINI_STATUS[status] ?? (status >= 500 ? 'INTERNAL' : 'FAILED_PRECONDITION') };
+  const details: unknown[] = [];
+  if (given && (given.reason !== undefined || status === 400)) {
+    details.push({ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: given.reason ?? 'API_KEY_INVALID', domain: 'googleapis.com' });
+  }
+  if (given && (given.retryDelay !== undefined || status === 429)) {
+    details.push({ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: given.retryDelay ?? '17s' });
+  }
+  if (details.length) error.details = details;
+  return { error };
+}
+
+/**
+ * Google's Gemini API (generativelanguage v1beta), as a provider of `type: "gemini"` answers:
+ * generateContent, its data-only SSE stream (streamGenerateContent?alt=sse), batchEmbedContents.
+ */
+async function geminiAnswer(action: string, req: Record<string, unknown>, model: string, b: Behavior, res: ServerResponse, extra: Record<string, string>, provider: string): Promise<void> {
+  if (action === 'batchEmbedContents') {
+    const requests = Array.isArray(req.requests) ? req.requests : [];
+    return sendJson(res, 200, { embeddings: requests.map((_, i) => ({ values: [0.1, 0.2, 0.3, i] })) }, extra);
+  }
+  const responseId = `double${Math.random().toString(36).slice(2, 14)}`;
+  const content = b.content ?? `Hello from ${provider}`;
+  const calls = withTools(b) ? toolCallsOf(b) : [];
+  const pad = 'x'.repeat(b.padChunks ?? 0);
+  const pieces = !calls.length || b.content !== undefined ? split(content, b.chunks ?? 3) : [];
+  const callParts = calls.map((c) => {
+    let args: unknown = {};
+    try {
+      args = JSON.parse(c.function.arguments);
+    } catch {
+      /* not JSON: `{}` */
+    }
+    return { functionCall: { name: c.function.name, args }, ...(b.thoughtSignature !== undefined ? { thoughtSignature: b.thoughtSignature } : {}) };
+  });
+  const finishReason = b.finishReason === undefined ? 'STOP' : (GEMINI_FINISH[b.finishReason] ?? b.finishReason);
+  const promptTokenCount = Math.max(1, Math.ceil(JSON.stringify([req.systemInstruction ?? '', req.contents ?? '', req.tools ?? '']).length / 4));
+  const given = b.usageValue && 'promptTokenCount' in b.usageValue ? b.usageValue : undefined;
+  const usageAt = (candidates: number): Record<string, unknown> => {
+    const u: Record<string, unknown> = { promptTokenCount, candidatesTokenCount: candidates, ...given };
+    const n = (k: string): number => (typeof u[k] === 'number' ? (u[k] as number) : 0);
+    if (!given || !('totalTokenCount' in given)) u.totalTokenCount = n('promptTokenCount') + n('candidatesTokenCount') + n('thoughtsTokenCount') + n('toolUsePromptTokenCount');
+    return { promptTokenCount: u.promptTokenCount, candidatesTokenCount: u.candidatesTokenCount, totalTokenCount: u.totalTokenCount, ...u };
+  };
+  const outputTokens = pieces.length + calls.length;
+  const reply = (parts: unknown[], finish: string | null, candidates: number): Record<string, unknown> => ({
+    candidates: [{ content: { role: 'model', parts }, ...(finish ? { finishReason: finish } : {}), index: 0 }],
+    usageMetadata: usageAt(candidates), modelVersion: model, responseId,
+  });
+  if (action === 'generateContent') {
+    return sendJson(res, 200, reply([...(pieces.length ? [{ text: content }] : []), ...callParts], finishReason, outputTokens), extra);
+  }
+
+  // streamGenerateContent: one chunk per text piece, then one per function call; the last ends it.
+  const parts: unknown[][] = [...pieces.map((p) => [{ text: p + pad }]), ...callParts.map((p) => [p])];
+  const events: unknown[] = parts.map((p, i) => reply(p, !b.truncate && i === parts.length - 1 ? finishReason : null, i + 1));
+  if (b.errorEvent) events.unshift({ error: { code: 503, message: 'The model is overloaded. Please try again later.', status: 'UNAVAILABLE' } });
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...extra });
+  if (b.prelude) {
+    await writePrelude(res, b.prelude);
+    if (res.destroyed) return;
+  }
+  let written = 0;
+  for (const e of events) {
+    if (b.dropAfterChunks !== undefined && written >= b.dropAfterChunks) {
+      res.destroy();
+      return;
+    }
+    if (written > 0 && b.chunkDelayMs) await sleep(b.chunkDelayMs);
+    if (res.destroyed) return;
+    await new Promise<void>((resolve) => res.write(`data: ${JSON.stringify(e)}\r\n\r\n`, () => resolve()));
+    written += 1;
+  }
+  if (b.dropAfterChunks !== undefined && written >= b.dropAfterChunks) {
+    res.destroy();
+    return;
+  }
+  res.end();
+}
+
 /** SSE comments before a stream's first event (some proxies and providers send keep-alives). */
 async function writePrelude(res: ServerResponse, prelude: NonNullable<Behavior['prelude']>): Promise<void> {
   const piece = prelude.piece ?? 16 * 1024;
@@ -544,7 +669,8 @@ async function writePrelude(res: ServerResponse, prelude: NonNullable<Behavior['
 
 function embeddings(req: Record<string, unknown>, model: string, b: Behavior): unknown {
   const inputs = Array.isArray(req.input) ? req.input : [req.input];
-  const base64 = req.encoding_format === 'base64';
+  // Some OpenAI-compatible providers ignore encoding_format and always send floats.
+  const base64 = req.encoding_format === 'base64' && !b.ignoreEncoding;
   const data = inputs.map((_, index) => {
     const vector = [0.1, 0.2, 0.3, index];
     // The openai client asks for base64 (little-endian float32) by default.

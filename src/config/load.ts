@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { cronProblem } from './cron.js';
 import { buildAliases, type AliasTable } from './aliases.js';
-import { authHeaders, PLANNED_TYPES, PROVIDER_TYPES, type ProviderType } from '../upstream/wire.js';
+import { authHeaders, PROVIDER_TYPES, type ProviderType } from '../upstream/wire.js';
 import { ANTHROPIC_VERSION } from '../providers/anthropic.js';
 import { globalSchema, modelSchema, providerSchema, type RawGlobal, type RawProvider } from './schema.js';
 
@@ -172,10 +172,7 @@ function resolveProvider(
 
   const type = PROVIDER_TYPES.find((t) => t === p.type) ?? null;
   if (type === null) {
-    const shown = JSON.stringify(p.type.slice(0, 32));
-    bad('type', PLANNED_TYPES.includes(p.type)
-      ? `${shown} is not served by this version yet (one of ${PROVIDER_TYPES.join(', ')})`
-      : `unknown provider type ${shown} (one of ${PROVIDER_TYPES.join(', ')})`);
+    bad('type', `unknown provider type ${JSON.stringify(p.type.slice(0, 32))} (one of ${PROVIDER_TYPES.join(', ')})`);
   }
   if (p.api_version !== null && type !== 'azure') bad('api_version', 'only for providers of type "azure"');
   if (p.api_version !== null && !/^[A-Za-z0-9._-]+$/.test(p.api_version)) bad('api_version', 'letters, digits, dot, dash and underscore only');

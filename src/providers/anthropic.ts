@@ -54,11 +54,11 @@ export function chatToMessagesRequest(chat: Readonly<Json>, model: string, defau
         const text = textOf(m.content) + (typeof m.refusal === 'string' ? m.refusal : '');
         if (text !== '') blocks.push({ type: 'text', text });
         if (Array.isArray(m.tool_calls)) {
-          for (const c of m.tool_calls) {
-            if (!isObject(c)) continue;
+          m.tool_calls.forEach((c, k) => {
+            if (!isObject(c)) return;
             const fn = isObject(c.function) ? c.function : {};
-            blocks.push({ type: 'tool_use', id: nonEmptyString(c.id) ?? `toolu_${i}`, name: typeof fn.name === 'string' ? fn.name : '', input: toolInput(fn.arguments) });
-          }
+            blocks.push({ type: 'tool_use', id: nonEmptyString(c.id) ?? `toolu_${i}_${k}`, name: typeof fn.name === 'string' ? fn.name : '', input: toolInput(fn.arguments) });
+          });
         }
         return push('assistant', blocks);
       }

@@ -10,7 +10,8 @@ import { foldStream, UpstreamStream, type ByteSource } from '../stream/upstream-
 import { classify, describe, type TryOutcome } from './classify.js';
 import type { Pools } from './pools.js';
 import { upstreamBody, type UpstreamBody } from './request-body.js';
-import { adapterFor, Untranslatable } from '../providers/index.js';
+import { Untranslatable } from '../providers/index.js';
+import { inEncoding } from './embeddings.js';
 import { upstreamPath } from './wire.js';
 import { upstreamErrorInfo } from './sanitize.js';
 import type { ErrorInfo, NativePassThrough } from '../protocols/format.js';
@@ -163,7 +164,7 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
         }
       }
       const started = deps.now();
-      const r = await tryOnce(provider, native?.endpoint ?? req.endpoint, body.payload, req, deps, attempts, native ? forwarded(native, req) : null);
+      const r = await tryOnce(provider, native?.endpoint ?? req.endpoint, body, req, deps, attempts, native ? forwarded(native, req) : null);
       if (r.done) {
         const ok = r.result.kind === 'json' || r.result.kind === 'stream';
         if (ok) deps.quota.commit(held.hold);
@@ -220,16 +221,16 @@ function forwarded(native: NativePassThrough, req: ProxyRequest): Record<string,
   return out;
 }
 
-async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, payload: string, req: ProxyRequest, deps: ProxyDeps, attempts: Attempt[], extraHeaders: Record<string, string> | null = null): Promise<TryResult> {
+async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, upstream: UpstreamBody, req: ProxyRequest, deps: ProxyDeps, attempts: Attempt[], extraHeaders: Record<string, string> | null = null): Promise<TryResult> {
   const native = endpoint !== req.endpoint;
-  const adapter = native ? null : adapterFor(provider);
+  const { adapter, payload } = upstream;
   const started = deps.now();
   const timeoutMs = provider.timeout * 1000;
   let res: Dispatcher.ResponseData;
   try {
     res = await deps.pools.get(provider.origin).request({
       method: 'POST',
-      path: upstreamPath(provider, endpoint),
+      path: upstreamPath(provider, endpoint, upstream.stream),
       headers: extraHeaders ? { ...provider.upstreamHeaders, ...extraHeaders } : provider.upstreamHeaders,
       body: payload,
       // The wait for the answer's head, and then the longest silence inside its body: a long
@@ -254,8 +255,14 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, payload: st
   });
 
   if (verdict === 'retry' || verdict === 'switch') {
-    const retryAfterMs = status === 429 ? parseRetryAfter(headerValue(res.headers['retry-after']), deps.now()) : null;
-    discard(res);
+    let retryAfterMs = status === 429 ? parseRetryAfter(headerValue(res.headers['retry-after']), deps.now()) : null;
+    if (status === 429 && retryAfterMs === null && adapter?.retryAfterMs) {
+      // Some providers (Gemini) say when to come back in the body, not in a header.
+      const small = await readCapped(res.body, 64 * 1024).catch(() => null);
+      if (small) retryAfterMs = adapter.retryAfterMs(small);
+    } else {
+      discard(res);
+    }
     return { done: false, outcome: { kind: 'status', status }, retryAfterMs };
   }
 
@@ -279,6 +286,10 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, payload: st
       return invalid;
     }
     const body = await readCapped(res.body, req.maxResponseBytes);
+    if (verdict === 'return' && adapter?.refusesGateway?.(status, body)) {
+      // A bad key said as a 400 (Gemini's API_KEY_INVALID): the provider refuses the gateway, as a 401 would.
+      return { done: false, outcome: { kind: 'status', status: 401 }, retryAfterMs: null };
+    }
     if (verdict === 'return') {
       // The client learns what was wrong with its request, never where the provider lives or its key.
       const error = upstreamErrorInfo(body, status, deps.secrets(), [new URL(provider.origin).hostname]);
@@ -296,6 +307,11 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, payload: st
       const chat = adapter.answer(json);
       if (chat === null) return invalid;
       return { done: true, result: { kind: 'json', ...served(), contentType: 'application/json', body: Buffer.from(JSON.stringify(chat)), json: chat } };
+    }
+    if (req.endpoint === '/embeddings') {
+      // In the encoding the client asked for, whatever the provider returned.
+      const encoded = inEncoding(json, req.body.encoding_format);
+      if (encoded !== null) return { done: true, result: { kind: 'json', ...served(), contentType: 'application/json', body: Buffer.from(JSON.stringify(encoded)), json: encoded } };
     }
     // What was parsed as JSON is sent as JSON, whatever type the upstream named.
     return { done: true, result: { kind: 'json', ...served(), contentType: 'application/json', body, json } };

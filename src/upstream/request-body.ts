@@ -1,9 +1,11 @@
 import type { ProviderConfig } from '../config/load.js';
 import type { Endpoint } from '../routing/plan.js';
-import { adapterFor } from '../providers/index.js';
+import { adapterFor, type TryAdapter } from '../providers/index.js';
 
 export interface UpstreamBody {
   payload: string;
+  /** How this try's answer is read, for a provider that does not speak the OpenAI API. */
+  adapter: TryAdapter | null;
   /** The provider is asked to stream (natively, or for the gateway to fold into one answer). */
   stream: boolean;
 }
@@ -20,7 +22,7 @@ export function upstreamBody(body: Readonly<Record<string, unknown>>, endpoint: 
     const field = endpoint === '/responses' ? 'max_output_tokens' : 'max_tokens';
     const asked = out[field];
     if (p.max_output_tokens !== null && typeof asked === 'number' && asked > p.max_output_tokens) out[field] = p.max_output_tokens;
-    return { payload: JSON.stringify(out), stream: clientStream };
+    return { payload: JSON.stringify(out), stream: clientStream, adapter: null };
   }
   // Only upstreams known to take it: others (gpt-4o, most open models) answer 400 to the field.
   if (reasoningEffort !== null && p.reasoning) out.reasoning_effort = reasoningEffort;
@@ -31,7 +33,10 @@ export function upstreamBody(body: Readonly<Record<string, unknown>>, endpoint: 
       if (typeof asked === 'number' && asked > cap) out[field] = cap;
     }
   }
-  if (endpoint === '/embeddings') return { payload: JSON.stringify(out), stream: false };
+  if (endpoint === '/embeddings') {
+    const adapter = adapterFor(p, endpoint, out);
+    return { payload: JSON.stringify(adapter ? adapter.payload : out), stream: false, adapter };
+  }
   const stream = clientStream ? p.stream_support : !p.non_stream_support;
   if (stream) {
     out.stream = true;
@@ -41,7 +46,7 @@ export function upstreamBody(body: Readonly<Record<string, unknown>>, endpoint: 
     delete out.stream;
     delete out.stream_options;
   }
-  // A provider of another kind (Anthropic) gets the same request in its own API.
-  const adapter = adapterFor(p);
-  return { payload: JSON.stringify(adapter ? adapter.request(out, p) : out), stream };
+  // A provider of another kind (Anthropic, Gemini) gets the same request in its own API.
+  const adapter = adapterFor(p, endpoint, out);
+  return { payload: JSON.stringify(adapter ? adapter.payload : out), stream, adapter };
 }

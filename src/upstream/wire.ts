@@ -5,18 +5,17 @@ import type { Endpoint } from '../routing/plan.js';
  * How each provider `type` is called (SPEC §7): which endpoints it serves, the path of each, and
  * how the key is sent. Pure; resolved per provider at load (headers) or per try (path).
  */
-export type ProviderType = 'openai' | 'azure' | 'anthropic';
+export type ProviderType = 'openai' | 'azure' | 'anthropic' | 'gemini';
 
 /** The types a configuration may name. */
-export const PROVIDER_TYPES: readonly ProviderType[] = ['openai', 'azure', 'anthropic'];
+export const PROVIDER_TYPES: readonly ProviderType[] = ['openai', 'azure', 'anthropic', 'gemini'];
 
-/** Types the specification names that this version cannot call yet (refused at load, by name). */
-export const PLANNED_TYPES: readonly string[] = ['gemini'];
 
 /** The headers that carry the provider's key (and, for Anthropic, the API version). */
 export function authHeaders(type: ProviderType, key: string): Record<string, string> {
   if (type === 'azure') return { 'api-key': key };
   if (type === 'anthropic') return { 'x-api-key': key };
+  if (type === 'gemini') return { 'x-goog-api-key': key };
   return { authorization: `Bearer ${key}` };
 }
 
@@ -26,6 +25,8 @@ export function serves(p: Pick<ProviderConfig, 'type' | 'native_responses'>, end
   if (endpoint === '/messages') return p.type === 'anthropic';
   // Anthropic serves only Messages: chat is translated to it; no embeddings, no legacy completions.
   if (p.type === 'anthropic') return endpoint === '/chat/completions';
+  // Gemini: chat (generateContent) and embeddings (batchEmbedContents); no legacy completions.
+  if (p.type === 'gemini') return endpoint === '/chat/completions' || endpoint === '/embeddings';
   return true;
 }
 
@@ -34,8 +35,13 @@ export function serves(p: Pick<ProviderConfig, 'type' | 'native_responses'>, end
  * addresses a deployment (named by `model`) with `api-version`, or, without `api_version`, the
  * v1 API (`…/openai/v1/chat/completions`, the model in the body).
  */
-export function upstreamPath(p: Pick<ProviderConfig, 'type' | 'basePath' | 'model' | 'api_version'>, endpoint: Endpoint): string {
+export function upstreamPath(p: Pick<ProviderConfig, 'type' | 'basePath' | 'model' | 'api_version'>, endpoint: Endpoint, stream = false): string {
   if (p.type === 'anthropic') return `${p.basePath}/messages`;
+  if (p.type === 'gemini') {
+    const model = `${p.basePath}/models/${encodeURIComponent(p.model)}`;
+    if (endpoint === '/embeddings') return `${model}:batchEmbedContents`;
+    return stream ? `${model}:streamGenerateContent?alt=sse` : `${model}:generateContent`;
+  }
   if (p.type === 'azure') {
     if (p.api_version === null) return `${p.basePath}/v1${endpoint}`;
     return `${p.basePath}/deployments/${encodeURIComponent(p.model)}${endpoint}?api-version=${encodeURIComponent(p.api_version)}`;

@@ -78,6 +78,9 @@ function message(content: ContentBlock[], stopReason: StopReason | null, u: Part
 // Request: chat → Messages
 // ---------------------------------------------------------------------------------------------
 
+
+const anthropicP = { type: 'anthropic', model: 'claude-haiku', default_max_tokens: 512 } as ProviderConfig;
+
 describe('chatToMessagesRequest', () => {
   it('translates a whole conversation turn by turn, merging consecutive turns of one role', () => {
     const chat: ChatCompletionCreateParams = {
@@ -645,7 +648,7 @@ describe('convertedSource', () => {
   });
 
   it('the Anthropic adapter streams the same chat chunks however the bytes are cut', async () => {
-    const adapter = adapterFor({ type: 'anthropic' })!;
+    const adapter = adapterFor(anthropicP, '/chat/completions', base as unknown as Json)!;
     const bytes = Buffer.from(sseOf(fullStream));
     const whole = await collect(adapter.stream(sourceOf([bytes])));
     expect(await collect(adapter.stream(sourceOf(cut(bytes, 5))))).toBe(whole);
@@ -662,12 +665,11 @@ describe('convertedSource', () => {
     expect(src.destroy).toHaveBeenCalledWith(err);
   });
 
-  it('adapterFor: anthropic only; request and answer go through the pure functions', () => {
-    expect(adapterFor({ type: 'openai' })).toBeNull();
-    expect(adapterFor({ type: 'azure' })).toBeNull();
-    const adapter = adapterFor({ type: 'anthropic' })!;
-    const p = { model: 'claude-haiku', default_max_tokens: 512 } as ProviderConfig;
-    expect(adapter.request(base as unknown as Json, p)).toStrictEqual({ model: 'claude-haiku', max_tokens: 512, messages: [hiTurn] });
+  it('adapterFor: none for OpenAI-format types; the payload and answer go through the pure functions', () => {
+    expect(adapterFor({ type: 'openai' } as ProviderConfig, '/chat/completions', base as unknown as Json)).toBeNull();
+    expect(adapterFor({ type: 'azure' } as ProviderConfig, '/chat/completions', base as unknown as Json)).toBeNull();
+    const adapter = adapterFor(anthropicP, '/chat/completions', base as unknown as Json)!;
+    expect(adapter.payload).toStrictEqual({ model: 'claude-haiku', max_tokens: 512, messages: [hiTurn] });
     const answer = adapter.answer(message([{ type: 'text', text: 'ok', citations: null }], 'end_turn')) as unknown as ChatCompletion;
     expect(answer.choices[0]!.message.content).toBe('ok');
     expect(Math.abs(answer.created - Date.now() / 1000)).toBeLessThan(5);
