@@ -130,6 +130,16 @@ describe('one model, OpenAI and Anthropic providers', () => {
     expect(s.choices[0]?.message.content).toBe('Hello from a');
   });
 
+  it('a request an Anthropic provider cannot take (an audio part) goes to the next provider, named in the log', async () => {
+    const gw = await start({ both: { providers: [anthropicProvider('a'), provider('o', fx.double.url('o'), { priority: 2 })] } });
+    const r = await openai(gw.url).chat.completions.create({
+      model: 'both', messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] }],
+    });
+    expect(r.choices[0]?.message.content).toBe('Hello from o');
+    expect(fx.double.received('a')).toHaveLength(0);
+    expect(gw.logText()).toContain('a cannot take this request');
+  });
+
   it('embeddings and legacy completions never go to an Anthropic provider; with none other, a clear 400', async () => {
     const gw = await mixed();
     fx.double.script('o', { status: 503 });
