@@ -184,7 +184,7 @@ const FINISH: Readonly<Record<string, string>> = {
 };
 
 export function geminiFinishReason(reason: unknown, hasCalls: boolean): string {
-  const mapped = (typeof reason === 'string' ? FINISH[reason] : undefined) ?? 'stop';
+  const mapped = typeof reason === 'string' && Object.hasOwn(FINISH, reason) ? FINISH[reason]! : 'stop';
   return hasCalls && mapped === 'stop' ? 'tool_calls' : mapped;
 }
 
@@ -229,9 +229,14 @@ function readCandidate(json: Json, first: number): Read {
   return { text, calls, finish: c.finishReason };
 }
 
+/** A prompt Gemini blocked: no candidates, a `promptFeedback.blockReason` (answered as a content filter stop). */
+function blocked(json: Json): boolean {
+  return !Array.isArray(json.candidates) && isObject(json.promptFeedback) && typeof json.promptFeedback.blockReason === 'string';
+}
+
 export function geminiToChat(json: unknown, model: string, created: number): Json | null {
-  if (!isObject(json) || !Array.isArray(json.candidates)) return null;
-  const r = readCandidate(json, 0);
+  if (!isObject(json) || (!Array.isArray(json.candidates) && !blocked(json))) return null;
+  const r = blocked(json) ? { text: '', calls: [], finish: 'SAFETY' } : readCandidate(json, 0);
   const message: Json = { role: 'assistant', content: r.text === '' && r.calls.length > 0 ? null : r.text, refusal: null };
   if (r.calls.length > 0) message.tool_calls = r.calls;
   const out: Json = {
@@ -298,7 +303,7 @@ export class GeminiChunks {
     }
     const usage = geminiUsage(e.usageMetadata);
     if (usage) this.usage = usage;
-    const r = readCandidate(e, this.calls);
+    const r = blocked(e) ? { text: '', calls: [], finish: 'SAFETY' } : readCandidate(e, this.calls);
     if (r.text !== '') out += this.chunk({ content: r.text }, null);
     for (const c of r.calls) out += this.chunk({ tool_calls: [{ index: this.calls++, ...c }] }, null);
     if (typeof r.finish === 'string' && r.finish !== 'FINISH_REASON_UNSPECIFIED') {
