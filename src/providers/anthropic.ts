@@ -6,6 +6,7 @@
  * accounting, other client formats) sees chat.
  */
 import { count, isObject, nonEmptyString, type Json } from '../protocols/json.js';
+import { argsObject, dataUrl, imageUrlOf, textOf } from './chat-parts.js';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
 /** `max_tokens` when neither the client nor the provider's `default_max_tokens` says (Anthropic requires one). */
@@ -57,7 +58,7 @@ export function chatToMessagesRequest(chat: Readonly<Json>, model: string, defau
           m.tool_calls.forEach((c, k) => {
             if (!isObject(c)) return;
             const fn = isObject(c.function) ? c.function : {};
-            blocks.push({ type: 'tool_use', id: nonEmptyString(c.id) ?? `toolu_${i}_${k}`, name: typeof fn.name === 'string' ? fn.name : '', input: toolInput(fn.arguments) });
+            blocks.push({ type: 'tool_use', id: nonEmptyString(c.id) ?? `toolu_${i}_${k}`, name: typeof fn.name === 'string' ? fn.name : '', input: argsObject(fn.arguments) });
           });
         }
         return push('assistant', blocks);
@@ -92,14 +93,6 @@ function maxTokens(chat: Readonly<Json>, defaultMaxTokens: number | null): numbe
   return defaultMaxTokens ?? FALLBACK_MAX_TOKENS;
 }
 
-function textOf(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  return content.map((p) => (isObject(p) && typeof p.text === 'string' ? p.text : '')).join('');
-}
-
-const DATA_URL = /^data:([a-z]+\/[a-z0-9.+-]+);base64,(.*)$/is;
-
 function userBlocks(content: unknown, at: string): Json[] {
   if (typeof content === 'string') return content === '' ? [] : [{ type: 'text', text: content }];
   if (!Array.isArray(content)) return [];
@@ -107,24 +100,13 @@ function userBlocks(content: unknown, at: string): Json[] {
     if (!isObject(p)) return [];
     if (p.type === 'text' && typeof p.text === 'string') return p.text === '' ? [] : [{ type: 'text', text: p.text }];
     if (p.type === 'image_url') {
-      const url = isObject(p.image_url) ? p.image_url.url : p.image_url;
-      if (typeof url !== 'string') return [];
-      const m = DATA_URL.exec(url);
-      return [{ type: 'image', source: m ? { type: 'base64', media_type: m[1]!.toLowerCase(), data: m[2] } : { type: 'url', url } }];
+      const url = imageUrlOf(p);
+      if (url === null) return [];
+      const d = dataUrl(url);
+      return [{ type: 'image', source: d ? { type: 'base64', media_type: d.mediaType, data: d.data } : { type: 'url', url } }];
     }
     throw new Untranslatable(`${at}.content[${j}].type: ${JSON.stringify(String(p.type)).slice(0, 40)} parts cannot be sent to an Anthropic provider.`, `${at}.content`);
   });
-}
-
-/** A tool call's arguments as the object Anthropic wants: parsed, `{}` when they are not a JSON object. */
-function toolInput(args: unknown): Json {
-  if (typeof args !== 'string' || args === '') return {};
-  try {
-    const v: unknown = JSON.parse(args);
-    return isObject(v) ? v : {};
-  } catch {
-    return {};
-  }
 }
 
 function toolOf(fn: Json): Json {

@@ -6,6 +6,7 @@
  */
 import { count, isObject, nonEmptyString, type Json } from '../protocols/json.js';
 import { Untranslatable } from './anthropic.js';
+import { argsObject, dataUrl, imageUrlOf, textOf } from './chat-parts.js';
 
 const SIGNATURE_MARK = '__ts__';
 
@@ -47,7 +48,7 @@ export function chatToGeminiRequest(chat: Readonly<Json>): Json {
             const name = typeof fn.name === 'string' ? fn.name : '';
             const id = typeof c.id === 'string' ? c.id : '';
             names.set(id, name);
-            const part: Json = { functionCall: { name, args: argsOf(fn.arguments) } };
+            const part: Json = { functionCall: { name, args: argsObject(fn.arguments) } };
             const mark = id.indexOf(SIGNATURE_MARK);
             if (mark >= 0) part.thoughtSignature = id.slice(mark + SIGNATURE_MARK.length);
             parts.push(part);
@@ -96,14 +97,6 @@ export function chatToGeminiRequest(chat: Readonly<Json>): Json {
   return out;
 }
 
-function textOf(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  return content.map((p) => (isObject(p) && typeof p.text === 'string' ? p.text : '')).join('');
-}
-
-const DATA_URL = /^data:([a-z]+\/[a-z0-9.+-]+);base64,(.*)$/is;
-
 function userParts(content: unknown, at: string): Json[] {
   if (typeof content === 'string') return content === '' ? [] : [{ text: content }];
   if (!Array.isArray(content)) return [];
@@ -111,23 +104,13 @@ function userParts(content: unknown, at: string): Json[] {
     if (!isObject(p)) return [];
     if (p.type === 'text' && typeof p.text === 'string') return p.text === '' ? [] : [{ text: p.text }];
     if (p.type === 'image_url') {
-      const url = isObject(p.image_url) ? p.image_url.url : p.image_url;
-      const m = typeof url === 'string' ? DATA_URL.exec(url) : null;
-      if (m) return [{ inlineData: { mimeType: m[1]!.toLowerCase(), data: m[2] } }];
+      const url = imageUrlOf(p);
+      const d = url === null ? null : dataUrl(url);
+      if (d) return [{ inlineData: { mimeType: d.mediaType, data: d.data } }];
       throw new Untranslatable(`${at}.content[${j}].image_url: Gemini takes images as data URLs only.`, `${at}.content`);
     }
     throw new Untranslatable(`${at}.content[${j}].type: ${JSON.stringify(String(p.type)).slice(0, 40)} parts cannot be sent to a Gemini provider.`, `${at}.content`);
   });
-}
-
-function argsOf(args: unknown): Json {
-  if (typeof args !== 'string' || args === '') return {};
-  try {
-    const v: unknown = JSON.parse(args);
-    return isObject(v) ? v : {};
-  } catch {
-    return {};
-  }
 }
 
 /** A tool's result as Gemini takes it: an object (a JSON object as it is; anything else wrapped). */

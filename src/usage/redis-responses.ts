@@ -1,9 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { ResponseRecordLimits, ResponseStore, ResponseStoreStats } from './response-store.js';
-import { StoreUnavailableError } from './store.js';
-
-/** How long a read or write may wait for Redis before the store counts as unavailable. */
-const ANSWER_TIMEOUT_MS = 2000;
+import { answerSoon as soon } from './redis-answer.js';
 
 /**
  * Stored responses in Redis, seen by every instance: one hash per record (owner, body) that
@@ -102,14 +99,3 @@ export class RedisResponses implements ResponseStore {
   }
 }
 
-async function soon<T>(command: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreUnavailableError('redis did not answer')), ANSWER_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([command, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -1,15 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { answerSoon } from './redis-answer.js';
 import { RedisResponses } from './redis-responses.js';
 import { StoreUnavailableError, type Counters, type Limits, type PeriodRef, type ReserveResult, type UsageStore } from './store.js';
 
 /** Kept this long past a period's end, for the stats of the previous period. */
 const KEEP_AFTER_END_MS = 7 * 24 * 3600 * 1000;
-/**
- * How long a reservation, or a read or reset for the admin API, may wait for Redis before the
- * store is treated as unavailable (the client's queue would otherwise hold it until Redis is back).
- */
-const ANSWER_TIMEOUT_MS = 2000;
 
 /**
  * Check and hold in one step. Holds are a sorted set scored by their expiry (Redis' own clock,
@@ -164,19 +160,6 @@ export class RedisStore implements UsageStore {
 
   private ttl(ref: PeriodRef): number {
     return Math.max(60_000, ref.end - Date.now() + KEEP_AFTER_END_MS);
-  }
-}
-
-/** `command`'s answer, or StoreUnavailableError when Redis has not answered in ANSWER_TIMEOUT_MS. */
-async function answerSoon<T>(command: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreUnavailableError('redis did not answer')), ANSWER_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([command, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
