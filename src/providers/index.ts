@@ -31,6 +31,8 @@ export interface TryAdapter {
  * decided) on `p`; null when the provider speaks the OpenAI API itself.
  */
 export function adapterFor(p: ProviderConfig, endpoint: Endpoint, out: Json): TryAdapter | null {
+  // Called for every try: OpenAI-format providers (the common case) leave at once.
+  if (p.type === 'openai' || p.type === 'azure') return null;
   const created = Math.floor(Date.now() / 1000);
   switch (p.type) {
     case 'anthropic':
@@ -64,8 +66,6 @@ export function adapterFor(p: ProviderConfig, endpoint: Endpoint, out: Json): Tr
         retryAfterMs: retryDelayMs,
       };
     }
-    default:
-      return null;
   }
 }
 
