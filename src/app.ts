@@ -4,7 +4,9 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { sameUpstream } from './config/diff.js';
 import type { GatewayConfig } from './config/load.js';
 import { Reloader, type ReloadResult } from './config/reloader.js';
-import { clientError, crossSiteRequest, GatewayError, internalError, routeNotFound, shuttingDown, unauthorized, unsupportedMediaType } from './errors.js';
+import { clientError, crossSiteRequest, GatewayError, internalError, keysUnavailable, routeNotFound, shuttingDown, unauthorized, unsupportedMediaType } from './errors.js';
+import { Keys } from './keys/keys.js';
+import type { KeyRecord } from './keys/record.js';
 import type { GatewayLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { capped, finishRequest, newTrace, type RequestTrace } from './observability/request-log.js';
@@ -12,6 +14,7 @@ import { Traffic } from './observability/traffic.js';
 import { HealthBook } from './routing/health.js';
 import type { RoundRobinState } from './routing/select.js';
 import { registerAdminRoutes } from './server/admin.js';
+import { registerKeyRoutes } from './server/keys.js';
 import { guardFor, isCrossSite, keyMatches, presentedKey } from './server/auth.js';
 import { acceptableBodyType, BodyBudget, closeGracefully, hasUnreadBody, registerBodyParser } from './server/body.js';
 import { registerDashboard } from './server/dashboard.js';
@@ -56,6 +59,8 @@ declare module 'fastify' {
     startedAt: number;
     /** The usage accounting that runs after the reply: the log line waits for it. */
     settled: Promise<void> | null;
+    /** The virtual key the request came with (SPEC §8); null for the master key or none. */
+    key: KeyRecord | null;
   }
 }
 
@@ -77,6 +82,10 @@ export interface GatewayState {
   /** Where each finished request's usage goes. */
   readonly usage: UsageSink;
   readonly quota: Quota;
+  /** Virtual keys (SPEC §8), kept in the usage store. */
+  readonly keys: Keys;
+  /** The zone of cron periods. */
+  readonly tz: string;
   readonly metrics: Metrics;
   /** The last minutes of traffic and the latest requests, for the dashboard. */
   readonly traffic: Traffic;
@@ -101,6 +110,8 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   const health = new HealthBook();
   const quota = new Quota(deps.store ?? new SqliteStore(':memory:'), tz, now, logger);
   quota.configure(config);
+  const keys = new Keys(quota.store.keys, now, logger);
+  const keysLoaded = keys.start(quota.store.kind === 'redis');
   const extraSink = deps.usage;
   const rr: RoundRobinState = new Map();
 
@@ -143,6 +154,8 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     inflight,
     usage: extraSink ? { record: (u) => (quota.record(u), extraSink.record(u)) } : quota,
     quota,
+    keys,
+    tz,
     metrics,
     traffic,
     bodies: new BodyBudget(() => config.global.max_body_bytes_in_flight),
@@ -186,6 +199,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   app.decorateRequest('trace', null as unknown as RequestTrace);
   app.decorateRequest('startedAt', 0);
   app.decorateRequest('settled', null);
+  app.decorateRequest('key', null);
   registerBodyParser(app, { maxBytes: () => config.global.max_body_bytes, budget: state.bodies });
 
   app.addHook('onRequest', async (request, reply) => {
@@ -197,10 +211,26 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     // Reads are safe from other sites (no CORS: their pages cannot see the answer); writes are not.
     const writes = request.method !== 'GET' && request.method !== 'HEAD' && request.method !== 'OPTIONS';
     if (writes && isCrossSite(request)) throw crossSiteRequest();
-    if (guard !== 'open') {
-      const g = config.global;
-      const expected = guard === 'admin' ? g.admin_key || g.api_key : g.api_key;
+    const g = config.global;
+    if (guard === 'admin') {
+      // Only the admin key (else the master key) opens admin routes; a virtual key never does.
+      const expected = g.admin_key || g.api_key;
       if (expected && !keyMatches(presentedKey(request), expected)) throw unauthorized();
+    } else if (guard === 'api') {
+      const presented = presentedKey(request);
+      if (!(g.api_key && keyMatches(presented, g.api_key))) {
+        // Until the keys could be read (a shared store down since start), whether any exist is
+        // unknown: refused rather than served unchecked.
+        if (!keys.ready) throw keysUnavailable();
+        if (keys.any) {
+          const r = keys.authenticate(presented);
+          if (!r.ok) throw unauthorized();
+          request.key = r.key;
+          request.trace.key = r.key.name;
+        } else if (g.api_key) {
+          throw unauthorized();
+        }
+      }
     }
     if (writes && !acceptableBodyType(request.raw)) throw unsupportedMediaType();
   });
@@ -245,9 +275,14 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   registerAnthropicRoutes(app, state);
   registerResponsesRoutes(app, state);
   registerAdminRoutes(app, state);
+  registerKeyRoutes(app, state);
   registerDashboard(app, () => Boolean(config.global.admin_key || config.global.api_key));
+  app.addHook('onReady', async () => {
+    await keysLoaded;
+  });
   app.addHook('onClose', async () => {
     reloader?.close();
+    keys.close();
     // Streams cut at the shutdown deadline record their usage before the store closes.
     await inflight.settle(5000);
     await pools.close();

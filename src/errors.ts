@@ -118,3 +118,29 @@ export const providerNotFound = (model: string, provider: string): GatewayError 
 /** A client error Fastify or Node raised itself (bad header, unsupported method…): its 4xx status, in OpenAI format. */
 export const clientError = (status: number, code: string, message: string): GatewayError =>
   new GatewayError(status, 'invalid_request_error', code, message);
+
+/** A virtual key asked for a model outside its `models` list (SPEC §8). */
+export const modelNotAllowed = (model: string): GatewayError =>
+  new GatewayError(403, 'permission_error', 'model_not_allowed',
+    `This API key may not use the model '${model.length > 256 ? `${model.slice(0, 256)}…` : model}'.`, 'model');
+
+/** A virtual key used up its requests, tokens or cost for the period: `Retry-After` is its next reset. */
+export const keyQuotaExceeded = (what: string, retryAfterSeconds: number): GatewayError =>
+  new GatewayError(429, 'rate_limit_error', 'key_quota_exceeded',
+    `This API key has used its ${what} for the current period.`, null,
+    { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
+
+export const tooManyConcurrentRequests = (max: number): GatewayError =>
+  new GatewayError(429, 'rate_limit_error', 'too_many_concurrent_requests',
+    `This API key already has ${max} request(s) in flight, its limit; retry when one ends.`, null, { 'retry-after': '1' });
+
+/** Virtual keys exist but cannot be read yet (the shared store is unreachable since start): no key but the master key is known. */
+export const keysUnavailable = (): GatewayError =>
+  new GatewayError(503, 'service_unavailable', 'usage_store_unavailable',
+    'API keys cannot be checked now: the usage store that keeps them is unreachable; retry later.', null, { 'retry-after': '5' });
+
+export const keyNotFound = (id: string): GatewayError =>
+  new GatewayError(404, 'invalid_request_error', 'key_not_found', `No API key with id '${id.length > 64 ? `${id.slice(0, 64)}…` : id}'.`, 'id');
+
+export const tooManyKeys = (max: number): GatewayError =>
+  new GatewayError(400, 'invalid_request_error', 'too_many_keys', `The gateway keeps at most ${max} API keys.`);

@@ -4,11 +4,15 @@ import { cronProblem } from './cron.js';
 import { buildAliases, type AliasTable } from './aliases.js';
 import { authHeaders, PROVIDER_TYPES, type ProviderType } from '../upstream/wire.js';
 import { ANTHROPIC_VERSION } from '../providers/anthropic.js';
+import { tablePrice, type Price } from '../usage/cost.js';
 import { globalSchema, modelSchema, providerSchema, type RawGlobal, type RawProvider } from './schema.js';
 
 /** A provider as the gateway uses it: the file's fields with every default filled in, plus what is derived once at load. */
-export interface ProviderConfig extends Readonly<Omit<RawProvider, 'retry' | 'timeout' | 'cooldown_seconds' | 'type'>> {
+export interface ProviderConfig extends Readonly<Omit<RawProvider, 'retry' | 'timeout' | 'cooldown_seconds' | 'type' | 'price'>> {
   readonly type: ProviderType;
+  /** USD per million tokens: the file's `price`, else the price table's for `model`, else unknown (null). */
+  readonly price: Price | null;
+  readonly priceSource: 'config' | 'table' | null;
   /** `model/name` (see `providerId`): unique over the whole file, the key of health and usage state. */
   readonly id: string;
   /** The public model name the provider serves. */
@@ -187,6 +191,13 @@ function resolveProvider(
     if (problem) bad('rate_limit.period_cron', `invalid cron expression "${p.rate_limit.period_cron}": ${problem}`);
   }
   if (!ok || !url || type === null) return null;
+  const price: Price | null = p.price
+    ? { input: p.price.input, output: p.price.output, cached_input: p.price.cached_input ?? p.price.input }
+    : tablePrice(p.model, type, p.endpoint);
+  if (p.rate_limit?.cost_per_period != null && price === null) {
+    fail('rate_limit.cost_per_period', `needs the provider's price: set "price" (the price table does not know model "${p.model.slice(0, 64)}")`);
+    return null;
+  }
 
   const upstreamHeaders: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
   for (const [k, v] of Object.entries(customHeaders ?? {})) upstreamHeaders[k.toLowerCase()] = v;
@@ -196,6 +207,8 @@ function resolveProvider(
   return {
     ...p,
     type,
+    price,
+    priceSource: p.price ? 'config' : price ? 'table' : null,
     api_key: apiKey,
     custom_headers: customHeaders,
     id: providerId(modelName, p.name),

@@ -14,7 +14,16 @@ const positiveInt = z.int().min(1);
 export const rateLimitSchema = z.strictObject({
   requests_per_period: nonNegativeInt.nullable().default(null),
   tokens_per_period: nonNegativeInt.nullable().default(null),
+  /** USD per period, from the provider's `price` (SPEC §8). */
+  cost_per_period: z.number().min(0).max(9e6).nullable().default(null),
   period_cron: z.string().min(1).default(DEFAULT_PERIOD_CRON),
+});
+
+/** USD per million tokens (SPEC §8); `cached_input` defaults to `input` (no cache discount). */
+export const priceSchema = z.strictObject({
+  input: z.number().min(0).max(1e6),
+  output: z.number().min(0).max(1e6),
+  cached_input: z.number().min(0).max(1e6).optional(),
 });
 
 export const providerSchema = z.strictObject({
@@ -45,6 +54,8 @@ export const providerSchema = z.strictObject({
   native_responses: z.boolean().default(false),
   /** The most output tokens the upstream accepts: larger `max_tokens` asks are lowered to it (agents ask 32 K–128 K). */
   max_output_tokens: positiveInt.nullable().default(null),
+  /** What the provider charges; unset: the maintained price table by `model`, else unknown. */
+  price: priceSchema.nullable().default(null),
 });
 
 /** A model's own shape; each provider is then checked on its own against `providerSchema`. */

@@ -14,6 +14,10 @@ export interface RequestOutcome {
   latencyMs: number;
   firstByteMs: number | null;
   tokens: { prompt: number; completion: number; estimated: boolean } | null;
+  /** USD; null when unknown. */
+  cost: number | null;
+  /** The virtual key's name; null for the master key. */
+  key: string | null;
 }
 
 /** Quota and cooldown state, read when Prometheus scrapes. */
@@ -41,6 +45,10 @@ export class Metrics {
   private readonly ttft: Histogram<'model' | 'provider'>;
   private readonly duration: Histogram<'model' | 'stream'>;
   private readonly tokens: Counter<'model' | 'provider' | 'kind' | 'estimated'>;
+  private readonly cost: Counter<'model' | 'provider'>;
+  private readonly keyRequests: Counter<'key' | 'status'>;
+  private readonly keyTokens: Counter<'key' | 'kind'>;
+  private readonly keyCost: Counter<'key'>;
 
   constructor(state: ProviderState) {
     const registers = [this.registry];
@@ -52,6 +60,10 @@ export class Metrics {
     this.ttft = new Histogram({ name: 'gateway_time_to_first_token_seconds', help: 'Time from the request to the first streamed byte sent to the client', labelNames: ['model', 'provider'], buckets: LATENCY_BUCKETS, registers });
     this.duration = new Histogram({ name: 'gateway_request_duration_seconds', help: 'Whole request duration in the gateway', labelNames: ['model', 'stream'], buckets: LATENCY_BUCKETS, registers });
     this.tokens = new Counter({ name: 'gateway_tokens_total', help: 'Tokens used, by kind (prompt, completion) and whether they were estimated', labelNames: ['model', 'provider', 'kind', 'estimated'], registers });
+    this.cost = new Counter({ name: 'gateway_cost_usd_total', help: 'Cost in USD of the requests whose provider price is known', labelNames: ['model', 'provider'], registers });
+    this.keyRequests = new Counter({ name: 'gateway_key_requests_total', help: 'Proxied requests by virtual key (its name, never its secret) and final status', labelNames: ['key', 'status'], registers });
+    this.keyTokens = new Counter({ name: 'gateway_key_tokens_total', help: 'Tokens used by virtual key, by kind (prompt, completion)', labelNames: ['key', 'kind'], registers });
+    this.keyCost = new Counter({ name: 'gateway_key_cost_usd_total', help: 'Cost in USD by virtual key (requests whose price is known)', labelNames: ['key'], registers });
 
     const remaining = new Gauge({
       name: 'gateway_quota_remaining', help: 'What is left of a provider\'s quota in the current period (only limited quotas)', labelNames: ['model', 'provider', 'kind'], registers,
@@ -108,6 +120,15 @@ export class Metrics {
       const estimated = String(o.tokens.estimated);
       this.tokens.inc({ model: o.model, provider: o.provider, kind: 'prompt', estimated }, o.tokens.prompt);
       this.tokens.inc({ model: o.model, provider: o.provider, kind: 'completion', estimated }, o.tokens.completion);
+    }
+    if (o.provider && o.cost !== null) this.cost.inc({ model: o.model, provider: o.provider }, o.cost);
+    if (o.key !== null) {
+      this.keyRequests.inc({ key: o.key, status: String(o.status) });
+      if (o.tokens) {
+        this.keyTokens.inc({ key: o.key, kind: 'prompt' }, o.tokens.prompt);
+        this.keyTokens.inc({ key: o.key, kind: 'completion' }, o.tokens.completion);
+      }
+      if (o.cost !== null) this.keyCost.inc({ key: o.key }, o.cost);
     }
   }
 }

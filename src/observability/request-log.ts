@@ -14,6 +14,10 @@ export interface RequestTrace {
   promptTokens: number | null;
   completionTokens: number | null;
   tokensEstimated: boolean;
+  /** USD of the request; null when its price is unknown (or nothing was counted). */
+  cost: number | null;
+  /** The name of the virtual key that made the request (never its secret); null for the master key. */
+  key: string | null;
   /** Milliseconds from the request to the first streamed byte sent to the client. */
   firstByteMs: number | null;
   clientGone: boolean;
@@ -26,7 +30,7 @@ export interface RequestTrace {
 export function newTrace(): RequestTrace {
   return {
     model: null, stream: false, provider: null, attempts: [], tokens: null, promptTokens: null, completionTokens: null,
-    tokensEstimated: false, firstByteMs: null, clientGone: false, streamError: null, hijacked: false, finished: false,
+    tokensEstimated: false, cost: null, key: null, firstByteMs: null, clientGone: false, streamError: null, hijacked: false, finished: false,
   };
 }
 
@@ -67,6 +71,7 @@ export function finishRequest(request: FastifyRequest, status: number, deps: Fin
     deps.metrics.observe({
       model, endpoint: request.routeOptions.url ?? '', provider: t.provider, status, stream: t.stream, attempts: t.attempts, latencyMs: ms, firstByteMs: t.firstByteMs,
       tokens: t.promptTokens === null ? null : { prompt: t.promptTokens, completion: t.completionTokens ?? 0, estimated: t.tokensEstimated },
+      cost: t.cost, key: t.key,
     });
     deps.traffic.record(model, {
       id: request.id, at: Date.now(), model, stream: t.stream, status, provider: t.provider, tries: t.attempts,
@@ -79,6 +84,8 @@ export function finishRequest(request: FastifyRequest, status: number, deps: Fin
   const line = {
     reqId: request.id, method: request.method, path, model, stream: t.stream, status,
     provider: t.provider, tries: t.attempts, latencyMs: ms, tokens: t.tokens,
+    ...(t.cost !== null ? { cost: t.cost } : {}),
+    ...(t.key !== null ? { key: t.key } : {}),
     ...(t.tokensEstimated ? { tokensEstimated: true } : {}),
     ...(t.firstByteMs !== null ? { firstByteMs: t.firstByteMs } : {}),
     ...(t.clientGone ? { clientGone: true } : {}),

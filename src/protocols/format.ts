@@ -53,6 +53,8 @@ export interface CountedUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** The part of the prompt read from the provider's cache. */
+  cached_tokens?: number;
 }
 
 /** The provider settings that say whether it speaks a client format natively. */

@@ -3,6 +3,7 @@ import type { GatewayState } from '../app.js';
 import type { ProviderConfig } from '../config/load.js';
 import { configRefused, invalidRequest, modelNotFound, providerNotFound, usageStoreUnreachable } from '../errors.js';
 import { orderProviders } from '../routing/select.js';
+import { usd } from '../usage/cost.js';
 import type { Counters } from '../usage/store.js';
 
 /** `sk-…abcd`: enough to tell keys apart, never enough to use one. */
@@ -14,14 +15,23 @@ export function maskKey(key: string): string {
   return `${prefix}…${key.slice(-4)}`;
 }
 
+/**
+ * USD spent on a provider this period; null (unknown, never 0) when it has no price and what it
+ * served could not be priced.
+ */
+function costOf(p: ProviderConfig, c: Counters): number | null {
+  return c.cost === 0 && (p.price === null || c.unpriced > 0) ? null : usd(c.cost);
+}
+
 /** One provider as the admin API shows it: settings (secrets masked), usage against quota, health. */
 function providerView(state: AdminDeps, p: ProviderConfig, counters: Counters | undefined, now: number) {
   const h = state.health.get(p.id);
-  const c = counters ?? { requests: 0, tokens: 0, estimatedTokens: 0 };
+  const c = counters ?? { requests: 0, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 };
   const limits = state.quota.limits(p);
   const period = state.quota.period(p, now);
   const coolingUntil = state.health.coolingUntil(p.id, now);
-  const exhausted = (limits.requests !== null && c.requests >= limits.requests) || (limits.tokens !== null && c.tokens >= limits.tokens);
+  const exhausted = (limits.requests !== null && c.requests >= limits.requests) || (limits.tokens !== null && c.tokens >= limits.tokens)
+    || (limits.cost != null && c.cost >= limits.cost);
   return {
     name: p.name,
     type: p.type,
@@ -39,11 +49,14 @@ function providerView(state: AdminDeps, p: ProviderConfig, counters: Counters | 
     non_stream_support: p.non_stream_support,
     max_context_length: p.max_context_length,
     rate_limit: p.rate_limit,
+    price: p.price,
+    price_source: p.priceSource,
     custom_headers: p.custom_headers ? Object.fromEntries(Object.keys(p.custom_headers).map((k) => [k, '…'])) : null,
     usage: {
       requests: c.requests,
       tokens: c.tokens,
       estimated_tokens: c.estimatedTokens,
+      cost: costOf(p, c),
       period_start: state.quota.iso(period.start),
       next_reset: state.quota.iso(period.end),
       limit_requests: limits.requests,
@@ -133,7 +146,7 @@ export function registerAdminRoutes(app: FastifyInstance, state: AdminDeps): voi
     for (const m of models) {
       const byName: Record<string, unknown> = {};
       for (const p of m.providers) {
-        const c = counters[i++] ?? { requests: 0, tokens: 0, estimatedTokens: 0 };
+        const c = counters[i++] ?? { requests: 0, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 };
         const limits = state.quota.limits(p);
         byName[p.name] = {
           requests: c.requests,
@@ -142,6 +155,7 @@ export function registerAdminRoutes(app: FastifyInstance, state: AdminDeps): voi
           limit_requests: limits.requests,
           limit_tokens: limits.tokens,
           tokens_estimated: c.estimatedTokens > 0,
+          cost: costOf(p, c),
         };
       }
       out[m.name] = byName;

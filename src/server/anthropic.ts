@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { invalidRequest } from '../errors.js';
+import { resolveModel } from '../config/aliases.js';
+import { invalidRequest, modelNotAllowed } from '../errors.js';
 import { anthropicCountTokensText } from '../protocols/anthropic.js';
 import { messagesFormat } from '../protocols/messages.js';
 import { estimateTokens } from '../usage/tokens.js';
@@ -18,6 +19,8 @@ export function registerAnthropicRoutes(app: FastifyInstance, deps: ProxiedDeps)
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest('The request body must be a JSON object.');
     if (typeof body.model !== 'string' || body.model === '') throw invalidRequest('model: a non-empty string is required.', 'model');
     if (!Array.isArray(body.messages)) throw invalidRequest('messages: an array is required.', 'messages');
+    const model = resolveModel(deps.config(), body.model);
+    if (model && request.key?.models && !request.key.models.includes(model.name)) throw modelNotAllowed(body.model);
     const { text, chars } = anthropicCountTokensText(body);
     return { input_tokens: await estimateTokens(text, chars) };
   });

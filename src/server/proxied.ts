@@ -3,7 +3,7 @@ import { resolveModel } from '../config/aliases.js';
 import type { GatewayConfig } from '../config/load.js';
 import type { ClientFormat } from '../protocols/format.js';
 import {
-  allProvidersFailed, allProvidersRateLimited, contextLengthExceeded, endpointNotSupported, invalidRequest, modelNotFound,
+  allProvidersFailed, allProvidersRateLimited, contextLengthExceeded, endpointNotSupported, invalidRequest, modelNotAllowed, modelNotFound,
   noProviderAvailable, quotaExceeded, usageStoreUnavailable,
 } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -13,8 +13,10 @@ import type { RoundRobinState } from '../routing/select.js';
 import { conversionFor, type CompletionKind } from '../stream/convert.js';
 import { proxy, type Attempt, type ProxyDeps, type ProxyResult, type Skip } from '../upstream/proxy.js';
 import { RequestUsage } from '../usage/accounting.js';
+import type { Quota } from '../usage/quota.js';
 import type { UsageSink } from '../usage/sink.js';
 import type { Inflight } from './inflight.js';
+import { admitKey, keyUsage, type Admission } from './key-admission.js';
 import { sendAbandoned, sendJson, sendStream, sendSynthesized, sendUpstreamError, type ReplyContext } from './reply.js';
 
 /** What a proxied route uses of the gateway: the configuration, routing state, the proxy, usage and the request's end. */
@@ -25,6 +27,8 @@ export interface ProxiedDeps {
   readonly proxyDeps: ProxyDeps;
   readonly now: () => number;
   readonly usage: UsageSink;
+  /** Virtual keys' quotas and slots are held here (SPEC §8). */
+  readonly quota: Quota;
   readonly log: { readonly logger: Logger };
   readonly inflight: Inflight;
   finishRequest(request: FastifyRequest, status: number): void;
@@ -55,28 +59,40 @@ export async function handleProxied(format: ClientFormat, request: FastifyReques
   if (!model) throw modelNotFound(parsed.model);
   // Metrics, stats and the log line name the configured model an alias resolved to.
   trace.model = model.name;
+  const key = request.key;
+  if (key?.models && !key.models.includes(model.name)) throw modelNotAllowed(parsed.model);
   const endpoint = format.endpoint;
   const declared = Number(request.headers['content-length']);
-  const usage = new RequestUsage(body, Number.isFinite(declared) ? declared : config.global.max_body_bytes, trace, deps.usage, deps.log.logger);
+  const usage = new RequestUsage(body, Number.isFinite(declared) ? declared : config.global.max_body_bytes, trace, deps.usage, deps.log.logger, keyUsage(key));
   const promptTokens = needsPromptTokens(model) ? await usage.promptTokens() : null;
   const now = deps.now();
   const plan = planRoute(model, { endpoint, promptTokens }, { coolingUntil: (id) => deps.health.coolingUntil(id, now), rr: deps.rr });
   if (!plan.ok) throw planError(model.name, plan);
+  // Nothing is sent upstream for a key that may not send it; a refusal takes nothing.
+  const admission: Admission | null = key ? await admitKey(key, plan.order, reply, deps.quota, now) : null;
 
   const abort = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) abort.abort();
   });
 
-  const result = await proxy(plan.order, {
-    requestId: request.id, endpoint, body, stream, signal: abort.signal,
-    reasoningEffort: parsed.reasoningEffort,
-    native: format.native ?? null,
-    clientBody: request.body as Record<string, unknown>,
-    clientHeaders: request.headers,
-    maxResponseBytes: config.global.max_response_bytes,
-    maxCooldownMs: config.global.max_cooldown_seconds * 1000,
-  }, deps.proxyDeps);
+  let result: ProxyResult;
+  try {
+    result = await proxy(plan.order, {
+      requestId: request.id, endpoint, body, stream, signal: abort.signal,
+      reasoningEffort: parsed.reasoningEffort,
+      native: format.native ?? null,
+      clientBody: request.body as Record<string, unknown>,
+      clientHeaders: request.headers,
+      maxResponseBytes: config.global.max_response_bytes,
+      maxCooldownMs: config.global.max_cooldown_seconds * 1000,
+    }, deps.proxyDeps);
+  } catch (err) {
+    admission?.notServed();
+    throw err;
+  }
+  if (result.kind === 'json' || result.kind === 'stream') admission?.served();
+  else admission?.notServed();
   trace.attempts = result.attempts;
   const kind: CompletionKind = endpoint === '/completions' ? 'text' : 'chat';
   const ctx: ReplyContext = {

@@ -3,13 +3,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { responseNotFound, responseStoreUnavailable } from '../errors.js';
 import { isObject, type Json } from '../protocols/json.js';
 import { responsesFormat, type FinishedResponse } from '../protocols/responses.js';
-import type { UsageStore } from '../usage/store.js';
 import { presentedKey } from './auth.js';
 import { handleProxied, type ProxiedDeps } from './proxied.js';
 
-export interface ResponsesDeps extends ProxiedDeps {
-  readonly quota: { readonly store: UsageStore };
-}
+export type ResponsesDeps = ProxiedDeps;
 
 /** What a stored response keeps: the response, and the conversation a continuation starts from. */
 interface Stored {

@@ -22,6 +22,8 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** `prompt_tokens_details.cached_tokens`: the part of the prompt read from the provider's cache. */
+  cached_tokens?: number;
 }
 
 interface ToolCallAcc {
@@ -292,7 +294,11 @@ export function readUsage(u: unknown): Usage | null {
   const prompt = typeof u.prompt_tokens === 'number' ? u.prompt_tokens : 0;
   const completion = typeof u.completion_tokens === 'number' ? u.completion_tokens : 0;
   const total = typeof u.total_tokens === 'number' ? u.total_tokens : prompt + completion;
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
+  const details = u.prompt_tokens_details;
+  const cached = isObject(details) && typeof details.cached_tokens === 'number' ? details.cached_tokens : 0;
+  return cached > 0
+    ? { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total, cached_tokens: cached }
+    : { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
 }
 
 /** A usage-only chunk (`choices: []` with `usage`): what `include_usage` adds at the end of a stream. */

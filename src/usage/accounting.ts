@@ -2,7 +2,8 @@ import type { ProviderConfig } from '../config/load.js';
 import type { Logger } from '../observability/logger.js';
 import type { RequestTrace } from '../observability/request-log.js';
 import type { Usage } from '../stream/convert.js';
-import type { UsageSink } from './sink.js';
+import type { UsageRecord, UsageSink } from './sink.js';
+import { costNanos, usd } from './cost.js';
 import { estimateTokens, promptTokens } from './tokens.js';
 
 /** What a provider generated, for an estimate: the start of the text, and how long the whole was. */
@@ -36,6 +37,8 @@ export class RequestUsage {
     private readonly trace: RequestTrace,
     private readonly sink: UsageSink,
     private readonly logger: Logger,
+    /** The virtual key of the request: its usage counts there too. */
+    private readonly key: UsageRecord['key'] = null,
   ) {}
 
   async promptTokens(): Promise<number> {
@@ -65,6 +68,9 @@ export class RequestUsage {
     t.promptTokens = usage.prompt_tokens;
     t.completionTokens = usage.completion_tokens;
     t.tokensEstimated = estimated;
+    const cached = Math.min(usage.prompt_tokens, usage.cached_tokens ?? 0);
+    const cost = provider.price ? costNanos(provider.price, { prompt: usage.prompt_tokens, completion: usage.completion_tokens, cached }) : null;
+    t.cost = cost === null ? null : usd(cost);
     this.sink.record({
       providerId: provider.id,
       model: provider.publicModel,
@@ -74,6 +80,9 @@ export class RequestUsage {
       completionTokens: usage.completion_tokens,
       totalTokens: usage.total_tokens,
       estimated,
+      cachedTokens: cached,
+      cost,
+      key: this.key,
     });
   }
 
@@ -89,7 +98,9 @@ export class RequestUsage {
         `Implausible usage from provider ${provider.name} of ${provider.publicModel}: capped to ${total} tokens`,
       );
     }
-    return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
+    const out: Usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
+    if (u.cached_tokens) out.cached_tokens = Math.min(u.cached_tokens, prompt);
+    return out;
   }
 }
 

@@ -1,12 +1,15 @@
 import { DEFAULT_PERIOD_CRON } from '../config/cron.js';
 import type { GatewayConfig, ProviderConfig } from '../config/load.js';
+import { keyCounterId, type KeyRecord } from '../keys/record.js';
+import { nanosOfUsd } from './cost.js';
 import type { Logger } from '../observability/logger.js';
 import { isoWithOffset, PeriodCache, type Period } from './period.js';
 import type { UsageRecord, UsageSink } from './sink.js';
 import type { Counters, Limits, PeriodRef, UsageStore } from './store.js';
 
 export interface QuotaHold {
-  readonly provider: ProviderConfig;
+  /** The provider's id, or the key's counter id. */
+  readonly id: string;
   readonly ref: PeriodRef;
   /** The store's reservation, null for a provider without a quota (nothing to hold). */
   readonly token: string | null;
@@ -15,6 +18,12 @@ export interface QuotaHold {
 export type HoldResult =
   | { ok: true; hold: QuotaHold }
   | { ok: false; reason: 'quota exhausted' | 'usage store unavailable'; resetAt: number };
+
+/** A virtual key's hold: only refused for its own limits (or when they cannot be checked). */
+export type KeyHoldResult =
+  | { ok: true; hold: QuotaHold }
+  | { ok: false; reason: 'quota exhausted'; exhausted: 'requests' | 'tokens' | 'cost'; resetAt: number }
+  | { ok: false; reason: 'usage store unavailable'; resetAt: number };
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -51,24 +60,62 @@ export class Quota implements UsageSink {
   }
 
   limits(p: ProviderConfig): Limits {
-    return { requests: p.rate_limit?.requests_per_period ?? null, tokens: p.rate_limit?.tokens_per_period ?? null };
+    const cost = p.rate_limit?.cost_per_period ?? null;
+    return { requests: p.rate_limit?.requests_per_period ?? null, tokens: p.rate_limit?.tokens_per_period ?? null, cost: cost === null ? null : nanosOfUsd(cost) };
   }
 
   isLimited(p: ProviderConfig): boolean {
     const l = this.limits(p);
-    return l.requests !== null || l.tokens !== null;
+    return l.requests !== null || l.tokens !== null || l.cost != null;
+  }
+
+  keyPeriod(k: KeyRecord, now = this.now()): Period {
+    return this.periods.get(keyCounterId(k.id), k.rate_limit?.period_cron ?? DEFAULT_PERIOD_CRON, now);
+  }
+
+  keyLimits(k: KeyRecord): Limits {
+    const cost = k.rate_limit?.cost_per_period ?? null;
+    return { requests: k.rate_limit?.requests_per_period ?? null, tokens: k.rate_limit?.tokens_per_period ?? null, cost: cost === null ? null : nanosOfUsd(cost) };
+  }
+
+  /**
+   * Holds one request of a key's quota before anything is sent (the key's request count is
+   * exact on one instance or many; tokens and cost are checked against what completed so far).
+   * `holdMs` bounds a hold of a process that died.
+   */
+  async holdKey(k: KeyRecord, holdMs: number): Promise<KeyHoldResult> {
+    const period = this.keyPeriod(k);
+    const ref: PeriodRef = { providerId: keyCounterId(k.id), start: period.start, end: period.end };
+    const limits = this.keyLimits(k);
+    if (limits.requests === null && limits.tokens === null && limits.cost == null) return { ok: true, hold: { id: ref.providerId, ref, token: null } };
+    try {
+      const r = await this.store.reserve(ref, limits, holdMs);
+      if (r.ok) return { ok: true, hold: { id: ref.providerId, ref, token: r.token } };
+      return { ok: false, reason: 'quota exhausted', exhausted: r.exhausted, resetAt: period.end };
+    } catch (err) {
+      this.logger.error({ key: k.id, err: (err as Error).message }, `ERROR usage store unavailable, cannot check the quota of key ${k.id}`);
+      return { ok: false, reason: 'usage store unavailable', resetAt: period.end };
+    }
+  }
+
+  /** Current-period counters of these keys. */
+  async keyCounters(keys: readonly KeyRecord[]): Promise<Counters[]> {
+    return this.store.read(keys.map((k) => {
+      const period = this.keyPeriod(k);
+      return { providerId: keyCounterId(k.id), start: period.start, end: period.end };
+    }));
   }
 
   /** Holds one request of the provider's quota before it is sent. */
   async hold(p: ProviderConfig): Promise<HoldResult> {
     const period = this.period(p);
     const ref: PeriodRef = { providerId: p.id, start: period.start, end: period.end };
-    if (!this.isLimited(p)) return { ok: true, hold: { provider: p, ref, token: null } };
+    if (!this.isLimited(p)) return { ok: true, hold: { id: p.id, ref, token: null } };
     // Long enough for every try of this provider; a hold of a process that died frees itself then.
     const holdMs = (p.retry + 1) * (p.timeout * 1000 + 2000) + 10_000;
     try {
       const r = await this.store.reserve(ref, this.limits(p), holdMs);
-      if (r.ok) return { ok: true, hold: { provider: p, ref, token: r.token } };
+      if (r.ok) return { ok: true, hold: { id: p.id, ref, token: r.token } };
       return { ok: false, reason: 'quota exhausted', resetAt: period.end };
     } catch (err) {
       this.logger.error({ provider: p.id, err: (err as Error).message }, `ERROR usage store unavailable, skipping limited provider ${p.id}`);
@@ -78,22 +125,28 @@ export class Quota implements UsageSink {
 
   /** The provider answered successfully: the request counts. */
   commit(h: QuotaHold): void {
-    this.store.commit(h.ref, h.token).catch((err: Error) => this.writeFailed('commit', h.provider.id, err));
+    this.store.commit(h.ref, h.token).catch((err: Error) => this.writeFailed('commit', h.id, err));
   }
 
   /** The provider failed, or the client left before it answered: the hold is given back. */
   release(h: QuotaHold): void {
     if (h.token === null) return;
-    this.store.release(h.ref, h.token).catch((err: Error) => this.writeFailed('release', h.provider.id, err));
+    this.store.release(h.ref, h.token).catch((err: Error) => this.writeFailed('release', h.id, err));
   }
 
-  /** Tokens of a finished request, reported or estimated. */
+  /** Tokens and cost of a finished request, reported or estimated: on its provider, and on its key. */
   record(u: UsageRecord): void {
     if (u.totalTokens <= 0) return;
+    const now = this.now();
     const p = this.providers.get(u.providerId);
-    const period = p ? this.period(p) : this.periods.get(u.providerId, DEFAULT_PERIOD_CRON, this.now());
+    const period = p ? this.period(p, now) : this.periods.get(u.providerId, DEFAULT_PERIOD_CRON, now);
     const ref: PeriodRef = { providerId: u.providerId, start: period.start, end: period.end };
-    this.store.addTokens(ref, u.totalTokens, u.estimated).catch((err: Error) => this.writeFailed('tokens', u.providerId, err));
+    this.store.addTokens(ref, u.totalTokens, u.estimated, u.cost).catch((err: Error) => this.writeFailed('tokens', u.providerId, err));
+    if (u.key) {
+      const id = keyCounterId(u.key.id);
+      const kp = this.periods.get(id, u.key.cron, now);
+      this.store.addTokens({ providerId: id, start: kp.start, end: kp.end }, u.totalTokens, u.estimated, u.cost).catch((err: Error) => this.writeFailed('tokens', id, err));
+    }
   }
 
   /** Current-period counters of these providers. */

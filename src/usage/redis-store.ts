@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { RedisKeyRecords } from './key-records.js';
 import { answerSoon } from './redis-answer.js';
 import { RedisResponses } from './redis-responses.js';
 import { StoreUnavailableError, type Counters, type Limits, type PeriodRef, type ReserveResult, type UsageStore } from './store.js';
+
+/** How often the slots of requests in flight are renewed (their hold is longer). */
+const SLOT_REFRESH_MS = 20_000;
 
 /** Kept this long past a period's end, for the stats of the previous period. */
 const KEEP_AFTER_END_MS = 7 * 24 * 3600 * 1000;
@@ -10,7 +14,7 @@ const KEEP_AFTER_END_MS = 7 * 24 * 3600 * 1000;
 /**
  * Check and hold in one step. Holds are a sorted set scored by their expiry (Redis' own clock,
  * so instances with skewed clocks agree), so the hold of an instance that died frees itself.
- * Returns 0 held, 1 requests used up, 2 tokens used up.
+ * Returns 0 held, 1 requests used up, 2 tokens used up, 3 cost used up.
  */
 const RESERVE = `
 local t = redis.call('TIME')
@@ -21,8 +25,10 @@ local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens') or '0')
 local held = redis.call('ZCARD', KEYS[2])
 local limitRequests = tonumber(ARGV[1])
 local limitTokens = tonumber(ARGV[2])
+local limitCost = tonumber(ARGV[6])
 if limitRequests >= 0 and used + held >= limitRequests then return 1 end
 if limitTokens >= 0 and tokens >= limitTokens then return 2 end
+if limitCost >= 0 and tonumber(redis.call('HGET', KEYS[1], 'cost') or '0') >= limitCost then return 3 end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 0
@@ -36,9 +42,31 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 0
 `;
 
+/** Takes a slot when fewer than ARGV[1] live ones are held (scored by expiry, like holds). 1 taken, 0 full. */
+const ACQUIRE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return 1
+`;
+
+/** Keeps the slots of requests still in flight: ARGV[1] the hold, then tokens; only slots still there. */
+const REFRESH = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i]) end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) * 2)
+return 0
+`;
+
 type Commands = Redis & {
-  gwReserve(usage: string, holds: string, limitRequests: number, limitTokens: number, holdMs: number, token: string, ttlMs: number): Promise<number>;
+  gwReserve(usage: string, holds: string, limitRequests: number, limitTokens: number, holdMs: number, token: string, ttlMs: number, limitCost: number): Promise<number>;
   gwCommit(usage: string, holds: string, token: string, ttlMs: number): Promise<number>;
+  gwAcquire(slots: string, max: number, holdMs: number, token: string): Promise<number>;
+  gwRefresh(slots: string, holdMs: number, ...tokens: string[]): Promise<number>;
 };
 
 /**
@@ -49,16 +77,26 @@ type Commands = Redis & {
 export class RedisStore implements UsageStore {
   readonly kind = 'redis';
   readonly responses: RedisResponses;
+  readonly keys: RedisKeyRecords;
   private readonly redis: Commands;
+  /** Slots this instance holds, by Redis key, with their hold: refreshed while they live. */
+  private readonly slots = new Map<string, { holdMs: number; tokens: Set<string> }>();
+  private readonly refresher: NodeJS.Timeout;
 
   constructor(url: string, private readonly prefix = 'aigw:') {
     const redis = new Redis(url, { maxRetriesPerRequest: null, enableOfflineQueue: true, lazyConnect: false });
     redis.defineCommand('gwReserve', { numberOfKeys: 2, lua: RESERVE });
     redis.defineCommand('gwCommit', { numberOfKeys: 2, lua: COMMIT });
+    redis.defineCommand('gwAcquire', { numberOfKeys: 1, lua: ACQUIRE });
+    redis.defineCommand('gwRefresh', { numberOfKeys: 1, lua: REFRESH });
     // Connection errors are reported through healthy(); without a listener ioredis would print them.
     redis.on('error', () => undefined);
     this.redis = redis as Commands;
     this.responses = new RedisResponses(redis, prefix);
+    this.keys = new RedisKeyRecords(redis, prefix);
+    // A stream may last longer than a slot's hold: the slots of live requests are renewed.
+    this.refresher = setInterval(() => this.refreshSlots(), SLOT_REFRESH_MS);
+    this.refresher.unref();
   }
 
   /** Resolves once connected, or rejects after `ms`. */
@@ -76,39 +114,61 @@ export class RedisStore implements UsageStore {
   async reserve(ref: PeriodRef, limits: Limits, holdMs: number): Promise<ReserveResult> {
     if (this.redis.status !== 'ready') throw new StoreUnavailableError('redis is not connected');
     const token = randomUUID();
-    const [usage, holds] = this.keys(ref);
-    const r = await answerSoon(this.redis.gwReserve(usage, holds, limits.requests ?? -1, limits.tokens ?? -1, holdMs, token, this.ttl(ref)));
+    const [usage, holds] = this.refKeys(ref);
+    const r = await answerSoon(this.redis.gwReserve(usage, holds, limits.requests ?? -1, limits.tokens ?? -1, holdMs, token, this.ttl(ref), limits.cost ?? -1));
     if (r === 1) return { ok: false, exhausted: 'requests' };
     if (r === 2) return { ok: false, exhausted: 'tokens' };
+    if (r === 3) return { ok: false, exhausted: 'cost' };
     return { ok: true, token };
   }
 
   async commit(ref: PeriodRef, token: string | null): Promise<void> {
-    const [usage, holds] = this.keys(ref);
+    const [usage, holds] = this.refKeys(ref);
     await this.redis.gwCommit(usage, holds, token ?? '', this.ttl(ref));
   }
 
   async release(ref: PeriodRef, token: string): Promise<void> {
-    await this.redis.zrem(this.keys(ref)[1], token);
+    await this.redis.zrem(this.refKeys(ref)[1], token);
   }
 
-  async addTokens(ref: PeriodRef, tokens: number, estimated: boolean): Promise<void> {
-    const [usage] = this.keys(ref);
+  async addTokens(ref: PeriodRef, tokens: number, estimated: boolean, cost?: number | null): Promise<void> {
+    const [usage] = this.refKeys(ref);
     const m = this.redis.multi().hincrby(usage, 'tokens', tokens);
     if (estimated) m.hincrby(usage, 'estimated', tokens);
+    if (cost === null) m.hincrby(usage, 'unpriced', 1);
+    else if (cost !== undefined && cost > 0) m.hincrby(usage, 'cost', cost);
     await m.pexpire(usage, this.ttl(ref)).exec();
+  }
+
+  async acquireSlot(name: string, max: number, holdMs: number): Promise<string | null> {
+    if (this.redis.status !== 'ready') throw new StoreUnavailableError('redis is not connected');
+    const key = this.slotKey(name);
+    const token = randomUUID();
+    if (await answerSoon(this.redis.gwAcquire(key, max, holdMs, token)) !== 1) return null;
+    let live = this.slots.get(key);
+    if (!live) this.slots.set(key, (live = { holdMs, tokens: new Set() }));
+    live.tokens.add(token);
+    return token;
+  }
+
+  async releaseSlot(name: string, token: string): Promise<void> {
+    const key = this.slotKey(name);
+    const live = this.slots.get(key);
+    live?.tokens.delete(token);
+    if (live?.tokens.size === 0) this.slots.delete(key);
+    await this.redis.zrem(key, token);
   }
 
   async read(refs: readonly PeriodRef[]): Promise<Counters[]> {
     if (refs.length === 0) return [];
     if (this.redis.status !== 'ready') throw new StoreUnavailableError('redis is not connected');
     const p = this.redis.pipeline();
-    for (const ref of refs) p.hmget(this.keys(ref)[0], 'requests', 'tokens', 'estimated');
+    for (const ref of refs) p.hmget(this.refKeys(ref)[0], 'requests', 'tokens', 'estimated', 'cost', 'unpriced');
     const results = (await answerSoon(p.exec())) ?? [];
     return results.map(([err, value]) => {
       if (err) throw err;
-      const [requests, tokens, estimated] = (value as Array<string | null>).map((v) => Number(v ?? 0));
-      return { requests: requests ?? 0, tokens: tokens ?? 0, estimatedTokens: estimated ?? 0 };
+      const [requests, tokens, estimated, cost, unpriced] = (value as Array<string | null>).map((v) => Number(v ?? 0));
+      return { requests: requests ?? 0, tokens: tokens ?? 0, estimatedTokens: estimated ?? 0, cost: cost ?? 0, unpriced: unpriced ?? 0 };
     });
   }
 
@@ -119,7 +179,7 @@ export class RedisStore implements UsageStore {
   async reset(refs: readonly PeriodRef[]): Promise<void> {
     if (refs.length === 0) return;
     if (this.redis.status !== 'ready') throw new StoreUnavailableError('redis is not connected');
-    await answerSoon(this.redis.del(...refs.map((ref) => this.keys(ref)[0])));
+    await answerSoon(this.redis.del(...refs.map((ref) => this.refKeys(ref)[0])));
   }
 
   async healthy(): Promise<boolean> {
@@ -138,6 +198,7 @@ export class RedisStore implements UsageStore {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.refresher);
     if (this.redis.status === 'ready') {
       // A frozen Redis must not hold a shutdown forever: what it has not taken in 2 s is dropped.
       let timer: NodeJS.Timeout | undefined;
@@ -153,9 +214,20 @@ export class RedisStore implements UsageStore {
   }
 
   /** Both keys of a period share the provider's hash tag, so they live on one Redis Cluster slot. */
-  private keys(ref: PeriodRef): [string, string] {
+  private refKeys(ref: PeriodRef): [string, string] {
     const base = `${this.prefix}{${hashTag(ref.providerId)}}:${ref.start}`;
     return [`${base}:usage`, `${base}:holds`];
+  }
+
+  private slotKey(name: string): string {
+    return `${this.prefix}{${hashTag(name)}}:slots`;
+  }
+
+  private refreshSlots(): void {
+    if (this.redis.status !== 'ready') return;
+    for (const [key, live] of this.slots) {
+      this.redis.gwRefresh(key, live.holdMs, ...live.tokens).catch(() => undefined);
+    }
   }
 
   private ttl(ref: PeriodRef): number {

@@ -14,6 +14,12 @@ export interface UsageRecord {
   totalTokens: number;
   /** No usage was reported by the provider: the tokens are the gateway's estimate. */
   estimated: boolean;
+  /** Of `promptTokens`, those read from the provider's prompt cache. */
+  cachedTokens: number;
+  /** Nano-USD, or null when the provider's price is unknown. */
+  cost: number | null;
+  /** The virtual key that made the request (its usage counts there too), null for the master key. */
+  key: { id: string; name: string; cron: string } | null;
 }
 
 export interface UsageSink {

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 export interface SqlStatement {
   get(...params: Array<string | number>): Record<string, unknown> | undefined;
   run(...params: Array<string | number>): void;
+  all(...params: Array<string | number>): Array<Record<string, unknown>>;
 }
 
 export interface Sql {
@@ -25,7 +26,7 @@ export interface Sql {
 interface NodeSqlite {
   DatabaseSync: new (path: string, options?: { timeout?: number }) => {
     exec(sql: string): void;
-    prepare(sql: string): { get(...p: unknown[]): unknown; run(...p: unknown[]): unknown };
+    prepare(sql: string): { get(...p: unknown[]): unknown; run(...p: unknown[]): unknown; all(...p: unknown[]): unknown[] };
     close(): void;
     readonly isOpen: boolean;
   };
@@ -40,7 +41,7 @@ export function openSql(path: string, busyTimeoutMs: number): Sql {
       exec: (s) => db.exec(s),
       prepare: (s) => {
         const st = db.prepare(s);
-        return { get: (...p) => st.get(...p) as Record<string, unknown> | undefined, run: (...p) => void st.run(...p) };
+        return { get: (...p) => st.get(...p) as Record<string, unknown> | undefined, run: (...p) => void st.run(...p), all: (...p) => st.all(...p) as Array<Record<string, unknown>> };
       },
       transaction: (fn) => {
         db.exec('BEGIN IMMEDIATE');
@@ -66,7 +67,7 @@ export function openSql(path: string, busyTimeoutMs: number): Sql {
     exec: (s) => void db.exec(s),
     prepare: (s) => {
       const st = db.prepare(s);
-      return { get: (...p) => st.get(...p) as Record<string, unknown> | undefined, run: (...p) => void st.run(...p) };
+      return { get: (...p) => st.get(...p) as Record<string, unknown> | undefined, run: (...p) => void st.run(...p), all: (...p) => st.all(...p) as Array<Record<string, unknown>> };
     },
     transaction: (fn) => db.transaction(fn).immediate(),
     get open() {

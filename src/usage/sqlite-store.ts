@@ -1,6 +1,7 @@
 import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openSql, type Sql, type SqlStatement } from './sqlite-driver.js';
+import { SqliteKeyRecords } from './key-records.js';
 import { SqliteResponses } from './sqlite-responses.js';
 import type { Counters, Limits, PeriodRef, ReserveResult, UsageStore } from './store.js';
 
@@ -19,8 +20,11 @@ interface Entry extends Counters {
 export class SqliteStore implements UsageStore {
   readonly kind = 'sqlite';
   readonly responses: SqliteResponses;
+  readonly keys: SqliteKeyRecords;
   private readonly db: Sql;
   private readonly entries = new Map<string, Entry>();
+  /** Requests in flight per slot name (one process: memory is the truth). */
+  private readonly slots = new Map<string, Set<string>>();
   private readonly timer: NodeJS.Timeout;
   private readonly select: SqlStatement;
   private readonly upsert: SqlStatement;
@@ -49,8 +53,14 @@ export class SqliteStore implements UsageStore {
         tokens INTEGER NOT NULL,
         estimated_tokens INTEGER NOT NULL,
         updated_at INTEGER NOT NULL,
+        cost INTEGER NOT NULL DEFAULT 0,
+        unpriced INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (provider_id, period_start)
       ) WITHOUT ROWID`);
+      // Files of earlier versions have no cost columns: added, with 0 for what they counted.
+      const columns = new Set(this.db.prepare('PRAGMA table_info(usage)').all().map((c) => String((c as { name: unknown }).name)));
+      if (!columns.has('cost')) this.db.exec('ALTER TABLE usage ADD COLUMN cost INTEGER NOT NULL DEFAULT 0');
+      if (!columns.has('unpriced')) this.db.exec('ALTER TABLE usage ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0');
       // Takes the exclusive lock now, so a second gateway on this file fails here, at start.
       this.db.exec('BEGIN IMMEDIATE; COMMIT');
     } catch (err) {
@@ -63,12 +73,14 @@ export class SqliteStore implements UsageStore {
         : `usage store ${path} cannot be used: ${why}`);
     }
     this.responses = new SqliteResponses(this.db);
-    this.select = this.db.prepare('SELECT requests, tokens, estimated_tokens FROM usage WHERE provider_id = ? AND period_start = ?');
-    this.upsert = this.db.prepare(`INSERT INTO usage (provider_id, period_start, requests, tokens, estimated_tokens, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?)
+    this.keys = new SqliteKeyRecords(this.db);
+    this.select = this.db.prepare('SELECT requests, tokens, estimated_tokens, cost, unpriced FROM usage WHERE provider_id = ? AND period_start = ?');
+    this.upsert = this.db.prepare(`INSERT INTO usage (provider_id, period_start, requests, tokens, estimated_tokens, updated_at, cost, unpriced)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (provider_id, period_start) DO UPDATE SET
         requests = excluded.requests, tokens = excluded.tokens,
-        estimated_tokens = excluded.estimated_tokens, updated_at = excluded.updated_at`);
+        estimated_tokens = excluded.estimated_tokens, updated_at = excluded.updated_at,
+        cost = excluded.cost, unpriced = excluded.unpriced`);
     const onFlushError = opts.onFlushError ?? (() => undefined);
     this.timer = setInterval(() => {
       try {
@@ -84,6 +96,7 @@ export class SqliteStore implements UsageStore {
     const e = this.entry(ref);
     if (limits.requests !== null && e.requests + e.holds.size >= limits.requests) return { ok: false, exhausted: 'requests' };
     if (limits.tokens !== null && e.tokens >= limits.tokens) return { ok: false, exhausted: 'tokens' };
+    if (limits.cost != null && e.cost >= limits.cost) return { ok: false, exhausted: 'cost' };
     const token = String(++this.tokenSeq);
     e.holds.add(token);
     return { ok: true, token };
@@ -100,17 +113,35 @@ export class SqliteStore implements UsageStore {
     this.entry(ref).holds.delete(token);
   }
 
-  async addTokens(ref: PeriodRef, tokens: number, estimated: boolean): Promise<void> {
+  async addTokens(ref: PeriodRef, tokens: number, estimated: boolean, cost?: number | null): Promise<void> {
     const e = this.entry(ref);
     e.tokens += tokens;
     if (estimated) e.estimatedTokens += tokens;
+    if (cost === null) e.unpriced += 1;
+    else if (cost !== undefined) e.cost += cost;
     e.dirty = true;
+  }
+
+  async acquireSlot(name: string, max: number): Promise<string | null> {
+    let held = this.slots.get(name);
+    if (!held) this.slots.set(name, (held = new Set()));
+    if (held.size >= max) return null;
+    const token = String(++this.tokenSeq);
+    held.add(token);
+    return token;
+  }
+
+  async releaseSlot(name: string, token: string): Promise<void> {
+    const held = this.slots.get(name);
+    if (!held) return;
+    held.delete(token);
+    if (held.size === 0) this.slots.delete(name);
   }
 
   async read(refs: readonly PeriodRef[]): Promise<Counters[]> {
     return refs.map((ref) => {
       const e = this.entry(ref);
-      return { requests: e.requests, tokens: e.tokens, estimatedTokens: e.estimatedTokens };
+      return { requests: e.requests, tokens: e.tokens, estimatedTokens: e.estimatedTokens, cost: e.cost, unpriced: e.unpriced };
     });
   }
 
@@ -120,6 +151,8 @@ export class SqliteStore implements UsageStore {
       e.requests = 0;
       e.tokens = 0;
       e.estimatedTokens = 0;
+      e.cost = 0;
+      e.unpriced = 0;
       e.dirty = true;
     }
     this.flush();
@@ -139,7 +172,7 @@ export class SqliteStore implements UsageStore {
       this.db.transaction(() => {
         for (const [key, e] of dirty) {
           const [providerId, start] = splitKey(key);
-          this.upsert.run(providerId, start, e.requests, e.tokens, e.estimatedTokens, now);
+          this.upsert.run(providerId, start, e.requests, e.tokens, e.estimatedTokens, now, e.cost, e.unpriced);
         }
       });
       for (const [, e] of dirty) e.dirty = false;
@@ -162,8 +195,11 @@ export class SqliteStore implements UsageStore {
     const key = `${ref.providerId}\u0000${ref.start}`;
     let e = this.entries.get(key);
     if (!e) {
-      const row = this.select.get(ref.providerId, ref.start) as { requests: number; tokens: number; estimated_tokens: number } | undefined;
-      e = { requests: Number(row?.requests ?? 0), tokens: Number(row?.tokens ?? 0), estimatedTokens: Number(row?.estimated_tokens ?? 0), holds: new Set(), dirty: false };
+      const row = this.select.get(ref.providerId, ref.start) as { requests: number; tokens: number; estimated_tokens: number; cost: number; unpriced: number } | undefined;
+      e = {
+        requests: Number(row?.requests ?? 0), tokens: Number(row?.tokens ?? 0), estimatedTokens: Number(row?.estimated_tokens ?? 0),
+        cost: Number(row?.cost ?? 0), unpriced: Number(row?.unpriced ?? 0), holds: new Set(), dirty: false,
+      };
       this.entries.set(key, e);
       this.forgetEnded(ref);
     }

@@ -1,3 +1,4 @@
+import type { KeyRecordStore } from './key-records.js';
 import type { ResponseStore } from './response-store.js';
 
 /**
@@ -13,11 +14,17 @@ export interface Counters {
   tokens: number;
   /** The part of `tokens` that the gateway estimated. */
   estimatedTokens: number;
+  /** Cost in nano-USD (1e-9 USD) of the requests whose price was known. */
+  cost: number;
+  /** Requests whose cost was unknown (no price for the provider). */
+  unpriced: number;
 }
 
 export interface Limits {
   requests: number | null;
   tokens: number | null;
+  /** Nano-USD; unset or null: no cost limit. */
+  cost?: number | null;
 }
 
 /** One provider's counters in one period. */
@@ -29,12 +36,14 @@ export interface PeriodRef {
   end: number;
 }
 
-export type ReserveResult = { ok: true; token: string } | { ok: false; exhausted: 'requests' | 'tokens' };
+export type ReserveResult = { ok: true; token: string } | { ok: false; exhausted: 'requests' | 'tokens' | 'cost' };
 
 export interface UsageStore {
   readonly kind: 'sqlite' | 'redis';
   /** Stored Responses (SPEC §7), kept beside the counters. */
   readonly responses: ResponseStore;
+  /** Virtual keys (SPEC §8), stored by their hash, beside the counters. */
+  readonly keys: KeyRecordStore;
   /**
    * Holds one request of the quota when `used + in flight < limit` (and tokens used < limit),
    * in one atomic step. A hold left by a process that died expires after `holdMs`.
@@ -44,7 +53,17 @@ export interface UsageStore {
   commit(ref: PeriodRef, token: string | null): Promise<void>;
   /** The request failed: give its hold back. */
   release(ref: PeriodRef, token: string): Promise<void>;
-  addTokens(ref: PeriodRef, tokens: number, estimated: boolean): Promise<void>;
+  /**
+   * Tokens of a finished request, and its cost in nano-USD: a number when the price was known,
+   * null when it was not (counted as unpriced), undefined when cost is not tracked.
+   */
+  addTokens(ref: PeriodRef, tokens: number, estimated: boolean, cost?: number | null): Promise<void>;
+  /**
+   * Takes one of `max` slots named `name` (requests in flight of a key), or null when all are
+   * taken. A slot of a process that died frees itself after `holdMs`; live ones are kept.
+   */
+  acquireSlot(name: string, max: number, holdMs: number): Promise<string | null>;
+  releaseSlot(name: string, token: string): Promise<void>;
   read(refs: readonly PeriodRef[]): Promise<Counters[]>;
   /** Sets the counters of these periods to zero (holds in flight stay). */
   reset(refs: readonly PeriodRef[]): Promise<void>;

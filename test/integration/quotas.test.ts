@@ -152,8 +152,8 @@ describe('admin', () => {
     const stats = await call(`${gw.url}/admin/stats`);
     expect(stats.status).toBe(200);
     expect(stats.json).toEqual({
-      a: { x: { requests: 1, tokens: expect.any(Number), last_reset: '2026-11-27T18:00:00+08:00', limit_requests: 10, limit_tokens: 1000, tokens_estimated: false } },
-      b: { y: { requests: 0, tokens: 0, last_reset: '2026-11-27T00:00:00+08:00', limit_requests: null, limit_tokens: null, tokens_estimated: false } },
+      a: { x: { requests: 1, tokens: expect.any(Number), last_reset: '2026-11-27T18:00:00+08:00', limit_requests: 10, limit_tokens: 1000, tokens_estimated: false, cost: null } },
+      b: { y: { requests: 0, tokens: 0, last_reset: '2026-11-27T00:00:00+08:00', limit_requests: null, limit_tokens: null, tokens_estimated: false, cost: null } },
     });
   });
 
@@ -219,16 +219,24 @@ describe('periods and reloads', () => {
 });
 
 describe('when the shared store is unreachable', () => {
-  it('/health says 503; providers without a quota still serve; a model whose providers all have quotas gets 503', async () => {
+  it('/health says 503; providers without a quota still serve (to the master key); a model whose providers all have quotas gets 503', async () => {
+    // Virtual keys cannot be read either: only the master key is known, so requests without it
+    // are refused (503) rather than served unchecked.
+    const master = { authorization: 'Bearer master-key-of-this-test' };
     const gw = await gateway({
+      _global: { api_key: 'master-key-of-this-test' },
       free: { providers: [provider('f', fx.double.url('f'))] },
       capped: { providers: [provider('c', fx.double.url('c'), { rate_limit: { requests_per_period: 10 } })] },
     }, { store: new RedisStore('redis://127.0.0.1:1') });
     const health = await call(`${gw.url}/health`);
     expect(health.status).toBe(503);
     expect(health.json).toMatchObject({ status: 'unavailable', store: 'redis' });
-    expect((await call(`${gw.url}/v1/chat/completions`, { body: chat('free') })).status).toBe(200);
-    const capped = await call(`${gw.url}/v1/chat/completions`, { body: chat('capped') });
+    expect((await call(`${gw.url}/v1/chat/completions`, { body: chat('free'), headers: master })).status).toBe(200);
+    const unchecked = await call(`${gw.url}/v1/chat/completions`, { body: chat('free'), headers: { authorization: 'Bearer sk-gw-maybe-a-virtual-key' } });
+    expect(unchecked.status).toBe(503);
+    expect(unchecked.json.error.code).toBe('usage_store_unavailable');
+    expect((await call(`${gw.url}/v1/chat/completions`, { body: chat('free') })).status).toBe(503);
+    const capped = await call(`${gw.url}/v1/chat/completions`, { body: chat('capped'), headers: master });
     expect(capped.status).toBe(503);
     expect(capped.json.error.code).toBe('usage_store_unavailable');
     expect(fx.double.received('c')).toHaveLength(0);

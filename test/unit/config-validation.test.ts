@@ -82,12 +82,12 @@ describe('defaults of a minimal file', () => {
 
   it('fills rate_limit defaults, period_cron 0 0 * * *, when rate_limit is given without them', () => {
     const c = ok(one({ rate_limit: { requests_per_period: 100 } }));
-    expect(provider(c).rate_limit).toEqual({ requests_per_period: 100, tokens_per_period: null, period_cron: '0 0 * * *' });
+    expect(provider(c).rate_limit).toEqual({ requests_per_period: 100, tokens_per_period: null, cost_per_period: null, period_cron: '0 0 * * *' });
   });
 
   it('keeps an explicit rate_limit.period_cron', () => {
-    const c = ok(one({ rate_limit: { tokens_per_period: 5000, period_cron: '0 */6 * * *' } }));
-    expect(provider(c).rate_limit).toEqual({ requests_per_period: null, tokens_per_period: 5000, period_cron: '0 */6 * * *' });
+    const c = ok(one({ rate_limit: { tokens_per_period: 5000, cost_per_period: null, period_cron: '0 */6 * * *' } }));
+    expect(provider(c).rate_limit).toEqual({ requests_per_period: null, tokens_per_period: 5000, cost_per_period: null, period_cron: '0 */6 * * *' });
   });
 });
 
@@ -125,7 +125,7 @@ describe('`_`-prefixed fields are comments', () => {
     expect(config.global.default_retry).toBe(2);
     const p = provider(config);
     expect(p.weight).toBe(10);
-    expect(p.rate_limit).toEqual({ requests_per_period: 3, tokens_per_period: null, period_cron: '0 0 * * *' });
+    expect(p.rate_limit).toEqual({ requests_per_period: 3, tokens_per_period: null, cost_per_period: null, period_cron: '0 0 * * *' });
     expect(Object.keys(p).some((k) => k.startsWith('_'))).toBe(false);
     expect(Object.keys(config.global).some((k) => k.startsWith('_'))).toBe(false);
   });

@@ -105,7 +105,7 @@ describe.each(factories)('UsageStore contract: $name', ({ name, make }) => {
       expect(new Set(tokens).size).toBe(3);
       for (const t of tokens) expect(typeof t).toBe('string');
       // Holds are not successes: nothing is counted yet.
-      expect(await store.read([ref()])).toEqual([{ requests: 0, tokens: 0, estimatedTokens: 0 }]);
+      expect(await store.read([ref()])).toEqual([{ requests: 0, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 }]);
     });
 
     it('release gives a hold back', async () => {
@@ -120,7 +120,7 @@ describe.each(factories)('UsageStore contract: $name', ({ name, make }) => {
     it('commit counts the request and keeps its share of the quota used', async () => {
       const a = await store.reserve(ref(), requestsOnly(3), HOLD_MS);
       await store.commit(ref(), tokenOf(a));
-      expect(await store.read([ref()])).toEqual([{ requests: 1, tokens: 0, estimatedTokens: 0 }]);
+      expect(await store.read([ref()])).toEqual([{ requests: 1, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 }]);
       const more = await reserveN(store, ref(), requestsOnly(3), 3);
       expect(more.map((r) => r.ok)).toEqual([true, true, false]);
       expect(more[2]).toEqual({ ok: false, exhausted: 'requests' });
@@ -190,7 +190,7 @@ describe.each(factories)('UsageStore contract: $name', ({ name, make }) => {
       await store.commit(ref(), tokenOf(b));
       await store.addTokens(ref(), 40, false);
       expect(await store.reserve(ref(), limits, HOLD_MS)).toEqual({ ok: false, exhausted: 'tokens' });
-      expect(await store.read([ref()])).toEqual([{ requests: 2, tokens: 100, estimatedTokens: 0 }]);
+      expect(await store.read([ref()])).toEqual([{ requests: 2, tokens: 100, estimatedTokens: 0, cost: 0, unpriced: 0 }]);
       // A request limit that still has room does not hide the exhausted tokens.
       expect(await store.reserve(ref(), { requests: 10, tokens: 100 }, HOLD_MS)).toEqual({ ok: false, exhausted: 'tokens' });
       // Without a token limit the same period still takes requests.
@@ -208,7 +208,7 @@ describe.each(factories)('UsageStore contract: $name', ({ name, make }) => {
       await store.addTokens(ref(), 120, false);
       await store.addTokens(ref(), 30, true);
       await store.addTokens(ref(), 7, true);
-      expect(await store.read([ref()])).toEqual([{ requests: 0, tokens: 157, estimatedTokens: 37 }]);
+      expect(await store.read([ref()])).toEqual([{ requests: 0, tokens: 157, estimatedTokens: 37, cost: 0, unpriced: 0 }]);
     });
 
     it('reads several refs at once, in order, with zeros for unknown ones', async () => {
@@ -221,9 +221,9 @@ describe.each(factories)('UsageStore contract: $name', ({ name, make }) => {
       await store.commit(p2, null);
       await store.addTokens(p2, 5, true);
       expect(await store.read([p2, unknown, p1])).toEqual([
-        { requests: 2, tokens: 5, estimatedTokens: 5 },
-        { requests: 0, tokens: 0, estimatedTokens: 0 },
-        { requests: 1, tokens: 10, estimatedTokens: 0 },
+        { requests: 2, tokens: 5, estimatedTokens: 5, cost: 0, unpriced: 0 },
+        { requests: 0, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 },
+        { requests: 1, tokens: 10, estimatedTokens: 0, cost: 0, unpriced: 0 },
       ]);
       expect(await store.read([])).toEqual([]);
     });
@@ -245,13 +245,13 @@ describe.each(factories)('UsageStore contract: $name', ({ name, make }) => {
       }
       await store.commit(tomorrow, null);
       expect(await store.read([today, tomorrow, other, sameNameOtherModel])).toEqual([
-        { requests: 1, tokens: 50, estimatedTokens: 0 },
-        { requests: 1, tokens: 0, estimatedTokens: 0 },
-        { requests: 0, tokens: 0, estimatedTokens: 0 },
-        { requests: 0, tokens: 0, estimatedTokens: 0 },
+        { requests: 1, tokens: 50, estimatedTokens: 0, cost: 0, unpriced: 0 },
+        { requests: 1, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 },
+        { requests: 0, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 },
+        { requests: 0, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 },
       ]);
       // Going back to the earlier period still sees its own counters.
-      expect((await store.read([today]))[0]).toEqual({ requests: 1, tokens: 50, estimatedTokens: 0 });
+      expect((await store.read([today]))[0]).toEqual({ requests: 1, tokens: 50, estimatedTokens: 0, cost: 0, unpriced: 0 });
     });
 
     it('reset zeroes the counters of the given refs only, and keeps holds in flight', async () => {
@@ -267,8 +267,8 @@ describe.each(factories)('UsageStore contract: $name', ({ name, make }) => {
       expect(await store.reserve(p1, requestsOnly(3), HOLD_MS)).toEqual({ ok: false, exhausted: 'requests' });
       await store.reset([p1]);
       expect(await store.read([p1, p2])).toEqual([
-        { requests: 0, tokens: 0, estimatedTokens: 0 },
-        { requests: 1, tokens: 9, estimatedTokens: 0 },
+        { requests: 0, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 },
+        { requests: 1, tokens: 9, estimatedTokens: 0, cost: 0, unpriced: 0 },
       ]);
       // 0 used + 1 still held: two more fit, not three.
       const after = await reserveN(store, p1, requestsOnly(3), 3);
@@ -276,7 +276,7 @@ describe.each(factories)('UsageStore contract: $name', ({ name, make }) => {
       // The counters keep counting from zero.
       await store.commit(p1, tokenOf(held));
       await store.addTokens(p1, 4, false);
-      expect((await store.read([p1]))[0]).toEqual({ requests: 1, tokens: 4, estimatedTokens: 0 });
+      expect((await store.read([p1]))[0]).toEqual({ requests: 1, tokens: 4, estimatedTokens: 0, cost: 0, unpriced: 0 });
       await store.reset([]);
     });
 
@@ -297,7 +297,7 @@ describe.each(factories)('UsageStore contract: $name', ({ name, make }) => {
       await store.addTokens(ref(), 11, true);
       await store.close();
       const again = await open();
-      expect(await again.read([ref()])).toEqual([{ requests: 1, tokens: 11, estimatedTokens: 11 }]);
+      expect(await again.read([ref()])).toEqual([{ requests: 1, tokens: 11, estimatedTokens: 11, cost: 0, unpriced: 0 }]);
     });
   });
 });
@@ -329,8 +329,8 @@ describe.skipIf(!redisUrl)('RedisStore only', () => {
     expect(await b.reserve(ref(), requestsOnly(20), HOLD_MS)).toEqual({ ok: false, exhausted: 'requests' });
     const okTokens = results.filter((r) => r.ok).map(tokenOf);
     await Promise.all(okTokens.map((t, i) => (i % 2 === 0 ? a : b).commit(ref(), t)));
-    expect(await a.read([ref()])).toEqual([{ requests: 20, tokens: 0, estimatedTokens: 0 }]);
-    expect(await b.read([ref()])).toEqual([{ requests: 20, tokens: 0, estimatedTokens: 0 }]);
+    expect(await a.read([ref()])).toEqual([{ requests: 20, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 }]);
+    expect(await b.read([ref()])).toEqual([{ requests: 20, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 }]);
   });
 
   it('a hold that is never committed or released frees itself after holdMs', async () => {
@@ -363,8 +363,8 @@ describe.skipIf(!redisUrl)('RedisStore only', () => {
     const a = await openRedis(redisUrl as string, `test:${randomUUID()}:`);
     const b = await openRedis(redisUrl as string, `test:${randomUUID()}:`);
     await a.commit(ref(), null);
-    expect(await a.read([ref()])).toEqual([{ requests: 1, tokens: 0, estimatedTokens: 0 }]);
-    expect(await b.read([ref()])).toEqual([{ requests: 0, tokens: 0, estimatedTokens: 0 }]);
+    expect(await a.read([ref()])).toEqual([{ requests: 1, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 }]);
+    expect(await b.read([ref()])).toEqual([{ requests: 0, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 }]);
   });
 
   it('a store pointed at a closed port is unhealthy and its reserve rejects quickly', async () => {
@@ -417,8 +417,8 @@ describe('SqliteStore only', () => {
     expect(await a.healthy()).toBe(false);
     const b = openSqlite(path);
     expect(await b.read([p1, p2])).toEqual([
-      { requests: 3, tokens: 1300, estimatedTokens: 66 },
-      { requests: 1, tokens: 0, estimatedTokens: 0 },
+      { requests: 3, tokens: 1300, estimatedTokens: 66, cost: 0, unpriced: 0 },
+      { requests: 1, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 },
     ]);
     // The hold died with the store that took it: 3 used of 5, two fit.
     const r = await reserveN(b, p1, requestsOnly(5), 3);
@@ -435,7 +435,7 @@ describe('SqliteStore only', () => {
     await b.reset([ref()]);
     await b.close();
     const c = openSqlite(path);
-    expect(await c.read([ref()])).toEqual([{ requests: 0, tokens: 0, estimatedTokens: 0 }]);
+    expect(await c.read([ref()])).toEqual([{ requests: 0, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 }]);
   });
 
   it('a crash-like stop keeps what was flushed', async () => {
@@ -454,8 +454,8 @@ describe('SqliteStore only', () => {
     if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, `${copy}-wal`);
     const b = openSqlite(copy);
     expect(await b.read([ref(), ref('model-b/p9')])).toEqual([
-      { requests: 4, tokens: 525, estimatedTokens: 25 },
-      { requests: 1, tokens: 0, estimatedTokens: 0 },
+      { requests: 4, tokens: 525, estimatedTokens: 25, cost: 0, unpriced: 0 },
+      { requests: 1, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 },
     ]);
   });
 

@@ -14,7 +14,8 @@ export function countedMessagesUsage(usage: unknown): CountedUsage | null {
   const n = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : 0);
   const prompt = n(usage.input_tokens) + n(usage.cache_read_input_tokens) + n(usage.cache_creation_input_tokens);
   const completion = n(usage.output_tokens);
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  const cached = n(usage.cache_read_input_tokens);
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, ...(cached > 0 ? { cached_tokens: cached } : {}) };
 }
 
 /** A whole Message for the client: its own bytes' content, the client's model. */

@@ -20,11 +20,13 @@ export function countedUsage(usage: unknown): (CountedUsage & { prompt_tokens_de
   const input = count(usage.input_tokens);
   const output = count(usage.output_tokens);
   const details = usage.input_tokens_details;
+  const cached = Math.min(input, isObject(details) ? count(details.cached_tokens) : 0);
   return {
     prompt_tokens: input,
     completion_tokens: output,
     total_tokens: input + output,
-    prompt_tokens_details: { cached_tokens: isObject(details) ? count(details.cached_tokens) : 0 },
+    cached_tokens: cached,
+    prompt_tokens_details: { cached_tokens: cached },
   };
 }
 
