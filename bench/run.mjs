@@ -60,6 +60,9 @@ async function main() {
     targets.push(await gateway(`gateway (baseline ${rev})`, upstream, { root: opts.baseline }));
   }
 
+  // One gateway with a master key and a virtual key with quotas (requests and cost): what the key adds.
+  const keyed = smoke ? null : await keyedGateway(upstream);
+
   const variants = [];
   let slow = null;
   if (!smoke && !opts.quick) {
@@ -85,6 +88,10 @@ async function main() {
       { ...targets[1], name: 'gateway, /v1/messages (translated)', url: targets[1].url.replace('/v1/chat/completions', '/v1/messages'), body: MESSAGES_STREAM },
       { ...targets[1], name: 'gateway, /v1/responses (translated)', url: targets[1].url.replace('/v1/chat/completions', '/v1/responses'), body: RESPONSES_STREAM },
     ] },
+    { name: 'chat, 50 connections, master key vs virtual key', body: CHAT, connections: 50, targets: keyed ? [
+      { ...keyed, name: 'gateway, master key', headers: { authorization: `Bearer ${keyed.master}` } },
+      { ...keyed, name: 'gateway, virtual key (requests and cost quota)', headers: { authorization: `Bearer ${keyed.virtual}` } },
+    ] : [] },
   ].filter((s) => s.targets.length > 0 && !(smoke && s.name.includes('variants')) && (opts.only === undefined || s.name.includes(opts.only)));
 
   const results = new Map();
@@ -126,6 +133,25 @@ async function gateway(name, upstream, { log_requests = true, quota = false, red
   const proc = start(name, process.execPath, [join(root, 'dist/src/main.js')], { env });
   await waitForPort(port);
   return { name, url: `http://127.0.0.1:${port}/v1/chat/completions`, headers: {}, pid: proc.pid };
+}
+
+/** A gateway with a master key and a priced provider, and a virtual key made through the admin API. */
+async function keyedGateway(upstream) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(work, 'gw-keyed-'));
+  const master = 'sk-bench-master-key-not-secret';
+  const provider = { name: 'double', endpoint: upstream, api_key: 'sk-bench-not-secret', model: 'bench-upstream', retry: 0, price: { input: 0.15, output: 0.6 } };
+  writeFileSync(join(dir, 'provider.json'), JSON.stringify({ _global: { api_key: master }, bench: { providers: [provider] } }));
+  const env = { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', CONFIG_PATH: join(dir, 'provider.json'), DATA_DIR: join(dir, 'data'), LOG_DIR: join(dir, 'logs'), LOG_LEVEL: 'info' };
+  const proc = start('gateway (keys)', process.execPath, [join(ROOT, 'dist/src/main.js')], { env });
+  await waitForPort(port);
+  const res = await fetch(`http://127.0.0.1:${port}/admin/keys`, {
+    method: 'POST', headers: { authorization: `Bearer ${master}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'bench', models: ['bench'], rate_limit: { requests_per_period: 1_000_000_000, cost_per_period: 1_000_000 } }),
+  });
+  if (res.status !== 201) throw new Error(`creating the bench key failed: ${res.status} ${await res.text()}`);
+  const { key } = await res.json();
+  return { name: 'gateway (keys)', url: `http://127.0.0.1:${port}/v1/chat/completions`, headers: {}, pid: proc.pid, master, virtual: key };
 }
 
 /** A bare Node.js proxy (node:http + undici, nothing else): the floor for any Node gateway. */
@@ -239,6 +265,12 @@ function render(scenarios, results, slow) {
       lines.push(`Gateway CPU per translated ${path} stream: ${f(extra, 1)} % ${extra >= 0 ? 'more' : 'less'} than per chat stream (target ≤ 15 % more).`);
     }
     lines.push('');
+  }
+  const keyedScenario = scenarios.find((s) => s.name.includes('master key vs virtual key'));
+  if (keyedScenario && keyedScenario.targets.length === 2) {
+    const [m, v] = keyedScenario.targets.map((t) => row(keyedScenario, t));
+    const less = (1 - v.rps / m.rps) * 100;
+    lines.push(`A virtual key with quotas costs ${f(less, 1)} % of throughput against the master key (target ≤ 5 %).`, '');
   }
   if (!smoke && !opts.quick) lines.push(...targetsTable(scenarios, row));
   if (slow) {

@@ -292,6 +292,52 @@ describe.each(factories)('UsageStore contract: $name', ({ name, make }) => {
       expect(await store.reserve(ref(), requestsOnly(20), HOLD_MS)).toEqual({ ok: false, exhausted: 'requests' });
     });
 
+    it('cost: known costs add up in nano-USD, unknown ones are counted apart, and a cost limit is exhausted once reached', async () => {
+      await store.commit(ref(), null);
+      await store.addTokens(ref(), 10, false, 1_500_000);
+      await store.addTokens(ref(), 10, false, null);
+      await store.addTokens(ref(), 10, false, 2_500_000);
+      await store.addTokens(ref(), 10, false);
+      expect(await store.read([ref()])).toEqual([{ requests: 1, tokens: 40, estimatedTokens: 0, cost: 4_000_000, unpriced: 1 }]);
+      expect((await store.reserve(ref(), { requests: null, tokens: null, cost: 4_000_001 }, HOLD_MS)).ok).toBe(true);
+      expect(await store.reserve(ref(), { requests: null, tokens: null, cost: 4_000_000 }, HOLD_MS)).toEqual({ ok: false, exhausted: 'cost' });
+      await store.reset([ref()]);
+      expect(await store.read([ref()])).toEqual([{ requests: 0, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 }]);
+    });
+
+    it('slots: at most `max` are taken at once, 50 concurrent asks for 5 get exactly 5, and a released one is free again', async () => {
+      const taken = await Promise.all(Array.from({ length: 50 }, () => store.acquireSlot('key:k1', 5, HOLD_MS)));
+      const held = taken.filter((t): t is string => t !== null);
+      expect(held).toHaveLength(5);
+      expect(new Set(held).size).toBe(5);
+      expect(await store.acquireSlot('key:k1', 5, HOLD_MS)).toBeNull();
+      // Another name has slots of its own.
+      expect(await store.acquireSlot('key:k2', 1, HOLD_MS)).not.toBeNull();
+      await store.releaseSlot('key:k1', held[0]!);
+      const again = await store.acquireSlot('key:k1', 5, HOLD_MS);
+      expect(again).not.toBeNull();
+      expect(await store.acquireSlot('key:k1', 5, HOLD_MS)).toBeNull();
+    });
+
+    it('key records: put creates or replaces, load returns them all, and the version moves with every write', async () => {
+      const v0 = await store.keys.version();
+      await store.keys.put('key_a', '{"id":"key_a","n":1}');
+      await store.keys.put('key_b', '{"id":"key_b"}');
+      await store.keys.put('key_a', '{"id":"key_a","n":2}');
+      const v1 = await store.keys.version();
+      expect(v1).not.toBe(v0);
+      const loaded = await store.keys.load();
+      expect(loaded.version).toBe(v1);
+      expect([...loaded.records].sort()).toEqual(['{"id":"key_a","n":2}', '{"id":"key_b"}']);
+    });
+
+    it('key records outlive the store: another one opened on the same file or prefix loads them', async () => {
+      await store.keys.put('key_a', '{"id":"key_a"}');
+      await store.close();
+      const again = await open();
+      expect((await again.keys.load()).records).toEqual(['{"id":"key_a"}']);
+    });
+
     it('a store opened after this one closed sees its counters', async () => {
       await store.commit(ref(), null);
       await store.addTokens(ref(), 11, true);
@@ -313,6 +359,18 @@ describe.skipIf(!redisUrl)('RedisStore only', () => {
 
   afterEach(async () => {
     for (const s of opened.splice(0)) await s.close();
+  });
+
+  it('slots are shared by instances, and the slots of an instance that died free themselves after their hold', async () => {
+    const prefix = `test:${randomUUID()}:`;
+    const a = await openRedis(redisUrl as string, prefix);
+    const b = await openRedis(redisUrl as string, prefix);
+    expect(await a.acquireSlot('key:k', 2, 300)).not.toBeNull();
+    expect(await a.acquireSlot('key:k', 2, 300)).not.toBeNull();
+    expect(await b.acquireSlot('key:k', 2, 300)).toBeNull();
+    await a.close(); // never released: as if the process died
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await b.acquireSlot('key:k', 2, 300)).not.toBeNull();
   });
 
   it('two instances on two connections racing 200 reserves against a limit of 20 give exactly 20', async () => {
