@@ -12,10 +12,8 @@ export interface KeyRateLimit {
   period_cron: string;
 }
 
-export interface KeyRecord {
-  id: string;
-  /** Hex SHA-256 of the secret. */
-  hash: string;
+/** What an operator sets on a key. */
+export interface KeySettings {
   name: string;
   /** Public model names the key may use; null: every model. */
   models: string[] | null;
@@ -24,6 +22,12 @@ export interface KeyRecord {
   /** ISO 8601; null: never. */
   expires_at: string | null;
   metadata: Record<string, unknown> | null;
+}
+
+export interface KeyRecord extends KeySettings {
+  id: string;
+  /** Hex SHA-256 of the secret. */
+  hash: string;
   created_at: string;
   updated_at: string;
   /** Set by DELETE: the key is refused from then on, its record and usage stay visible. */

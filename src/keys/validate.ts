@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { cronProblem, DEFAULT_PERIOD_CRON } from '../config/cron.js';
-import type { KeyRateLimit } from './record.js';
+import type { KeySettings } from './record.js';
+
+export type { KeySettings };
 
 /**
  * What an operator may set on a virtual key (SPEC §8), for `POST` (every field but `name`
@@ -34,15 +36,6 @@ const fields = {
 const createSchema = z.strictObject({ ...fields, name: fields.name, models: fields.models.optional(), rate_limit: fields.rate_limit.optional(),
   max_concurrent: fields.max_concurrent.optional(), expires_at: fields.expires_at.optional(), metadata: fields.metadata.optional() });
 const patchSchema = createSchema.partial();
-
-export interface KeySettings {
-  name: string;
-  models: string[] | null;
-  rate_limit: KeyRateLimit | null;
-  max_concurrent: number | null;
-  expires_at: string | null;
-  metadata: Record<string, unknown> | null;
-}
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; message: string; param: string };
 

@@ -83,6 +83,10 @@ export function registerKeyRoutes(app: FastifyInstance, deps: KeyDeps): void {
     nameFree(checked.value.name, null);
     const { key, secret } = await store('create a key', deps.keys.create(checked.value));
     deps.log.logger.info({ key: key.id, name: key.name }, `Created API key ${key.id} (${key.name})`);
+    const g = deps.config().global;
+    if (!g.admin_key && !g.api_key) {
+      deps.log.logger.warn('WARNING virtual keys exist but neither _global.admin_key nor _global.api_key is set: /admin/* is open to anyone who can reach it, who could make keys of their own');
+    }
     const now = deps.now();
     return reply.code(201).send({ ...keyView(deps, key, ZERO, now), key: secret });
   });

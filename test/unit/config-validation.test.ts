@@ -392,3 +392,32 @@ describe('the shipped config/provider.json', () => {
     }
   });
 });
+
+describe('prices and cost quotas (SPEC §8)', () => {
+  it('a provider `price` is taken as given, cached_input defaulting to input', () => {
+    expect(provider(ok(one({ price: { input: 2.5, output: 10, cached_input: 1.25 } }))).price).toEqual({ input: 2.5, output: 10, cached_input: 1.25 });
+    const p = provider(ok(one({ price: { input: 3, output: 15 } })));
+    expect(p.price).toEqual({ input: 3, output: 15, cached_input: 3 });
+    expect(p.priceSource).toBe('config');
+  });
+
+  it('without `price`, the price table gives it by upstream model name; an unknown model has none (null, not 0)', () => {
+    const known = provider(ok(one({ model: 'gpt-4o-mini', endpoint: 'https://api.openai.com/v1' })));
+    expect(known.priceSource).toBe('table');
+    expect(known.price?.input).toBeGreaterThan(0);
+    expect(known.price?.output).toBeGreaterThan(known.price?.input ?? Infinity);
+    const unknown = provider(ok(one({ model: 'up-model-nobody-prices' })));
+    expect(unknown.price).toBeNull();
+    expect(unknown.priceSource).toBeNull();
+  });
+
+  it('refuses a negative or non-numeric price, unknown price fields, and a cost quota without a price', () => {
+    expect(errorsOf(one({ price: { input: -1, output: 1 } })).join('\n')).toMatch(/provider "p": price\.input/);
+    expect(errorsOf(one({ price: { input: 1, output: '2' } })).join('\n')).toMatch(/price\.output/);
+    expect(errorsOf(one({ price: { input: 1, output: 2, cache_read: 1 } })).join('\n')).toMatch(/price: unknown field "cache_read"/);
+    expect(errorsOf(one({ model: 'up-model-nobody-prices', rate_limit: { cost_per_period: 5 } })).join('\n'))
+      .toMatch(/provider "p": rate_limit\.cost_per_period: needs the provider's price/);
+    expect(provider(ok(one({ model: 'up-model-nobody-prices', price: { input: 1, output: 2 }, rate_limit: { cost_per_period: 5 } }))).rate_limit?.cost_per_period).toBe(5);
+    expect(errorsOf(one({ price: { input: 1, output: 2 }, rate_limit: { cost_per_period: -5 } })).join('\n')).toMatch(/rate_limit\.cost_per_period/);
+  });
+});
