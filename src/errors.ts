@@ -144,3 +144,6 @@ export const keyNotFound = (id: string): GatewayError =>
 
 export const tooManyKeys = (max: number): GatewayError =>
   new GatewayError(400, 'invalid_request_error', 'too_many_keys', `The gateway keeps at most ${max} API keys.`);
+
+export const keyRevoked = (id: string): GatewayError =>
+  new GatewayError(409, 'invalid_request_error', 'key_revoked', `The API key '${id.length > 64 ? `${id.slice(0, 64)}…` : id}' is revoked and cannot be changed; create a new one.`, 'id');

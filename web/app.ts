@@ -1,5 +1,7 @@
-// The admin dashboard: reads /admin/overview every few seconds and draws it. The key, when the
-// gateway has one, is asked for once and kept in sessionStorage (this tab only).
+// The admin dashboard: reads /admin/overview every few seconds and draws it; the Keys view also
+// reads /admin/keys and creates, changes and revokes virtual keys. The admin key, when the
+// gateway has one, is asked for once and kept in sessionStorage (this tab only). A new virtual
+// key's secret lives only in the field that shows it, never in storage or the URL.
 
 interface Minute { at: number; requests: number; errors: number; p50: number | null; p95: number | null }
 interface Provider {
@@ -17,12 +19,23 @@ interface Recent {
   tries: Array<{ provider: string; result: string; ms: number }>; latencyMs: number; tokens: number | null; tokensEstimated: boolean;
 }
 interface Overview { now: string; store: { kind: string; healthy: boolean; stored_responses: { count: number; bytes: number } | null }; draining: boolean; models: Model[]; recent: Recent[] }
+interface RateLimit { requests_per_period: number | null; tokens_per_period: number | null; cost_per_period: number | null; period_cron: string }
+interface KeyPeriodUsage { requests: number; tokens: number; estimated_tokens: number; cost: number | null; unpriced_requests: number; last_reset: string; next_reset: string }
+interface KeySettings { name: string; models: string[] | null; rate_limit: RateLimit | null; max_concurrent: number | null; expires_at: string | null; metadata: Record<string, unknown> | null }
+interface KeyView extends KeySettings {
+  id: string; status: 'active' | 'revoked' | 'expired'; created_at: string; updated_at: string; revoked_at: string | null; usage: KeyPeriodUsage | null;
+}
+interface ApiError { error?: { message?: string; param?: string | null } }
+type View = 'providers' | 'keys';
 
 const KEY = 'gateway-admin-key';
 const REFRESH_MS = 3000;
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
 let timer: number | undefined;
+let view: View = location.hash === '#keys' ? 'keys' : 'providers';
+/** The configured model names, from the latest overview: the choices of a key's models. */
+let modelNames: string[] = [];
 
 function key(): string | null {
   return sessionStorage.getItem(KEY);
@@ -53,6 +66,8 @@ function dateTime(iso: string): string {
 function showLogin(message: string | null): void {
   if (timer !== undefined) window.clearInterval(timer);
   timer = undefined;
+  closeSecret();
+  closeKeyForm();
   $('main').hidden = true;
   $('actions').hidden = true;
   $('login').hidden = false;
@@ -72,9 +87,7 @@ async function refresh(): Promise<void> {
     return;
   }
   if (res.status === 401) {
-    const hadKey = key() !== null;
-    sessionStorage.removeItem(KEY);
-    showLogin(hadKey ? 'Wrong key.' : null);
+    signedOut();
     return;
   }
   if (!res.ok) {
@@ -87,6 +100,22 @@ async function refresh(): Promise<void> {
   $('actions').hidden = false;
   render(data);
   if (timer === undefined) timer = window.setInterval(() => void refresh(), REFRESH_MS);
+  if (view === 'keys') await refreshKeys();
+}
+
+/** The key was refused: forgotten, and asked for again. */
+function signedOut(): void {
+  const hadKey = key() !== null;
+  sessionStorage.removeItem(KEY);
+  showLogin(hadKey ? 'Wrong key.' : null);
+}
+
+function showView(v: View): void {
+  view = v;
+  $('view-providers').hidden = v !== 'providers';
+  $('view-keys').hidden = v !== 'keys';
+  for (const tab of document.querySelectorAll<HTMLButtonElement>('#tabs [data-view]')) tab.setAttribute('aria-selected', String(tab.dataset['view'] === v));
+  history.replaceState(null, '', v === 'keys' ? '#keys' : `${location.pathname}${location.search}`);
 }
 
 function render(o: Overview): void {
@@ -97,6 +126,7 @@ function render(o: Overview): void {
   if (o.draining) parts.push('draining');
   parts.push(unserved === 0 ? `${o.models.length} model(s), all served` : `${unserved} of ${o.models.length} model(s) without a healthy provider`);
   $('status').textContent = parts.join(' · ');
+  modelNames = o.models.map((m) => m.name);
   $('models').replaceChildren(...o.models.map(modelCard));
   renderRecent(o.recent);
 }
@@ -130,8 +160,8 @@ function providerCard(model: string, p: Provider): HTMLElement {
   return el('section', { class: `provider ${cls}`, 'data-provider': p.name },
     el('div', { class: 'name' }, p.name, state, p.preferred ? el('span', { class: 'badge pref' }, 'preferred') : null),
     el('div', { class: 'meta' }, `priority ${p.priority} · weight ${p.weight} · ${p.model}${p.health.last_latency_ms !== null ? ` · last ${Math.round(p.health.last_latency_ms)} ms` : ''}`),
-    bar('requests', p.usage.requests, p.usage.limit_requests, false),
-    bar('tokens', p.usage.tokens, p.usage.limit_tokens, p.usage.estimated_tokens > 0),
+    bar('requests', p.usage.requests, p.usage.limit_requests),
+    bar('tokens', p.usage.tokens, p.usage.limit_tokens, estimatedTokens(p.usage.estimated_tokens)),
     el('div', { class: 'meta' }, `period from ${dateTime(p.usage.period_start)} · next reset ${dateTime(p.usage.next_reset)}`),
     el('div', { class: 'traffic' }, sparkline(p.traffic),
       el('span', {}, `${perMin}/min · errors ${tries === 0 ? '0' : Math.round((errors / tries) * 100)}% (5 min)` +
@@ -140,13 +170,21 @@ function providerCard(model: string, p: Provider): HTMLElement {
     el('div', {}, reset));
 }
 
-function bar(label: string, used: number, limit: number | null, estimated: boolean): HTMLElement {
-  const share = limit ? Math.min(1, used / limit) : 0;
+interface BarNote { prefix: string; title: string }
+
+function estimatedTokens(estimated: number): BarNote | null {
+  return estimated > 0 ? { prefix: '≈', title: 'includes tokens estimated by the gateway' } : null;
+}
+
+/** Use against a limit; `used` null: unknown. A limit of 0 is full from the start. */
+function bar(label: string, used: number | null, limit: number | null, note: BarNote | null = null, fmt: (n: number) => string = (n) => n.toLocaleString()): HTMLElement {
+  const share = limit === null || used === null ? 0 : limit === 0 ? 1 : Math.min(1, used / limit);
   const cls = limit === null ? 'bar' : share >= 1 ? 'bar full' : share >= 0.8 ? 'bar high' : 'bar';
-  const text = `${estimated ? '≈' : ''}${used.toLocaleString()}${limit === null ? ' (no limit)' : ` / ${limit.toLocaleString()}`}`;
+  const text = `${note?.prefix ?? ''}${used === null ? 'unknown' : fmt(used)}${limit === null ? ' (no limit)' : ` / ${fmt(limit)}`}`;
   const fill = el('div', { class: 'fill' });
+  // CSSOM, not a style attribute: the page's CSP (style-src 'self') allows only this.
   fill.style.width = `${Math.round(share * 100)}%`;
-  return el('div', { class: cls, 'data-bar': label, title: estimated ? 'includes tokens estimated by the gateway' : '' },
+  return el('div', { class: cls, 'data-bar': label, title: note?.title ?? '' },
     el('div', { class: 'label' }, el('span', {}, label), el('span', { class: 'value' }, text)),
     el('div', { class: 'track' }, fill));
 }
@@ -228,6 +266,362 @@ async function resetUsage(model: string, provider: string): Promise<void> {
   await refresh();
 }
 
+// ---- Keys view -------------------------------------------------------------------------------
+
+const DEFAULT_CRON = '0 0 * * *';
+/** The key being edited; null while the form creates one. */
+let editing: KeyView | null = null;
+/** Answers of an older poll that arrive after a newer one are dropped. */
+let keysSeq = 0;
+
+const input = (id: string): HTMLInputElement => $<HTMLInputElement>(id);
+
+/** USD with 2 to 4 decimals; an amount too small for that says so rather than reading `$0.00`. */
+function usd(n: number): string {
+  if (n > 0 && n < 0.0001) return '< $0.0001';
+  return `$${n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 4 })}`;
+}
+
+async function refreshKeys(): Promise<void> {
+  const seq = ++keysSeq;
+  let res: Response;
+  try {
+    res = await api('/admin/keys');
+  } catch {
+    $('keys-status').textContent = 'Gateway unreachable: the keys below may be out of date.';
+    return;
+  }
+  if (seq !== keysSeq) return;
+  if (res.status === 401) {
+    signedOut();
+    return;
+  }
+  const body = (await res.json().catch(() => null)) as ({ data?: KeyView[] } & ApiError) | null;
+  if (seq !== keysSeq) return;
+  if (!res.ok || !body?.data) {
+    $('keys-status').textContent = body?.error?.message ?? `The gateway answered ${res.status}`;
+    return;
+  }
+  const keys = body.data;
+  const active = keys.filter((k) => k.status === 'active').length;
+  $('keys-status').textContent = `${keys.length} key(s), ${active} active · updated ${time(Date.now())}`;
+  const rows = keys.map(keyRow);
+  $('keys').querySelector('tbody')?.replaceChildren(...(rows.length > 0 ? rows : [el('tr', {}, el('td', { colspan: '8', class: 'empty' }, 'No keys yet.'))]));
+}
+
+function keyRow(k: KeyView): HTMLTableRowElement {
+  const rl = k.rate_limit;
+  const u = k.usage;
+  const actions = el('div', { class: 'key-actions' });
+  if (k.status !== 'revoked') {
+    const edit = el('button', { class: 'small quiet', type: 'button', 'data-action': 'edit' }, 'Edit');
+    edit.addEventListener('click', () => openKeyForm(k));
+    const revoke = el('button', { class: 'small danger', type: 'button', 'data-action': 'revoke' }, 'Revoke');
+    revoke.addEventListener('click', () => void revokeKey(k));
+    actions.append(edit, revoke);
+  }
+  const meta = k.metadata === null ? null : JSON.stringify(k.metadata);
+  const limits = rl === null ? [] : [
+    rl.requests_per_period === null ? null : `${rl.requests_per_period.toLocaleString()} requests`,
+    rl.tokens_per_period === null ? null : `${rl.tokens_per_period.toLocaleString()} tokens`,
+    rl.cost_per_period === null ? null : usd(rl.cost_per_period),
+  ].filter((x): x is string => x !== null);
+  const usage = u === null
+    ? [el('span', { class: 'meta' }, 'unavailable (usage store unreachable)')]
+    : [
+        bar('requests', u.requests, rl?.requests_per_period ?? null),
+        bar('tokens', u.tokens, rl?.tokens_per_period ?? null, estimatedTokens(u.estimated_tokens)),
+        bar('cost', u.cost, rl?.cost_per_period ?? null,
+          u.unpriced_requests > 0 ? { prefix: u.cost === null ? '' : '≥ ', title: `${u.unpriced_requests} request(s) without a known price` } : null, usd),
+        el('div', { class: 'meta', 'data-col': 'reset' }, `since ${dateTime(u.last_reset)} · next reset ${dateTime(u.next_reset)}`),
+      ];
+  return el('tr', { class: k.status === 'active' ? 'key' : 'key inactive', 'data-key': k.name, 'data-key-id': k.id },
+    el('td', { 'data-col': 'name' },
+      el('div', { class: 'key-name' }, k.name),
+      el('div', { class: 'meta' }, k.id),
+      meta === null ? null : el('div', { class: 'meta metadata', title: meta }, meta.length > 80 ? `${meta.slice(0, 80)}…` : meta)),
+    el('td', { 'data-col': 'status' }, statusBadge(k)),
+    el('td', { 'data-col': 'models', class: 'wrap' }, k.models === null ? 'all' : k.models.join(', ')),
+    el('td', { 'data-col': 'limits', class: 'wrap' },
+      el('div', {}, rl === null || limits.length === 0 ? 'no limit' : `${limits.join(' · ')} per period`),
+      rl === null ? null : el('div', { class: 'meta' }, `period: ${rl.period_cron}`)),
+    el('td', { 'data-col': 'concurrent' }, k.max_concurrent === null ? 'no limit' : k.max_concurrent.toLocaleString()),
+    el('td', { 'data-col': 'expires', title: k.expires_at ?? '' }, k.expires_at === null ? 'never' : dateTime(k.expires_at)),
+    el('td', { 'data-col': 'usage' }, el('div', { class: 'usage' }, ...usage)),
+    el('td', {}, actions));
+}
+
+function statusBadge(k: KeyView): HTMLElement {
+  if (k.status === 'revoked') return el('span', { class: 'badge off', 'data-status': 'revoked', title: k.revoked_at ? `revoked ${dateTime(k.revoked_at)}` : '' }, 'revoked');
+  if (k.status === 'expired') return el('span', { class: 'badge bad', 'data-status': 'expired' }, 'expired');
+  const u = k.usage;
+  const rl = k.rate_limit;
+  const over = (used: number | null | undefined, limit: number | null | undefined) => used != null && limit != null && used >= limit;
+  const full = u !== null && rl !== null && (over(u.requests, rl.requests_per_period) || over(u.tokens, rl.tokens_per_period) || over(u.cost, rl.cost_per_period));
+  return full
+    ? el('span', { class: 'badge exhausted', 'data-status': 'active', title: 'a limit is reached until the next reset' }, 'active · limit reached')
+    : el('span', { class: 'badge ok', 'data-status': 'active' }, 'active');
+}
+
+/** Opens the form to create a key (`k` null) or to change `k`. */
+function openKeyForm(k: KeyView | null): void {
+  closeSecret();
+  editing = k;
+  $<HTMLFormElement>('key-form').reset();
+  formError(null);
+  $('key-form-title').textContent = k ? `Edit key ${k.name}` : 'New key';
+  $('kf-submit').textContent = k ? 'Save changes' : 'Create key';
+  // A key may name models the configuration no longer has: offered too, so saving keeps them.
+  const chosen = new Set(k?.models ?? []);
+  $('kf-models').replaceChildren(...[...new Set([...modelNames, ...chosen])].map((name) => {
+    const box = el('input', { type: 'checkbox', value: name });
+    box.checked = chosen.has(name);
+    return el('label', { class: 'check' }, box, name);
+  }));
+  if (k) {
+    const rl = k.rate_limit;
+    input('kf-name').value = k.name;
+    input('kf-requests').value = rl?.requests_per_period?.toString() ?? '';
+    input('kf-tokens').value = rl?.tokens_per_period?.toString() ?? '';
+    input('kf-cost').value = rl?.cost_per_period?.toString() ?? '';
+    input('kf-cron').value = rl?.period_cron ?? DEFAULT_CRON;
+    input('kf-concurrent').value = k.max_concurrent?.toString() ?? '';
+    input('kf-expires').value = k.expires_at === null ? '' : localDateTime(k.expires_at);
+    $<HTMLTextAreaElement>('kf-metadata').value = k.metadata === null ? '' : JSON.stringify(k.metadata, null, 2);
+  }
+  $('key-form-panel').hidden = false;
+  input('kf-name').focus();
+}
+
+function closeKeyForm(): void {
+  editing = null;
+  $('key-form-panel').hidden = true;
+  $<HTMLFormElement>('key-form').reset();
+  formError(null);
+}
+
+/** An ISO time as a datetime-local value, in the browser's zone. */
+function localDateTime(iso: string): string {
+  const d = new Date(iso);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+class FormProblem extends Error {
+  constructor(readonly field: string, message: string) {
+    super(message);
+  }
+}
+
+/** The API's `param` of a refused setting → the form field that holds it. */
+const FIELD_OF: ReadonlyArray<[RegExp, string]> = [
+  [/^name/, 'kf-name'], [/^models/, 'kf-models-set'], [/^rate_limit\.requests/, 'kf-requests'], [/^rate_limit\.tokens/, 'kf-tokens'],
+  [/^rate_limit\.cost/, 'kf-cost'], [/^rate_limit/, 'kf-cron'], [/^max_concurrent/, 'kf-concurrent'], [/^expires_at/, 'kf-expires'], [/^metadata/, 'kf-metadata'],
+];
+
+function formError(message: string | null, field: string | null = null): void {
+  for (const e of $('key-form').querySelectorAll('[aria-invalid]')) e.removeAttribute('aria-invalid');
+  const err = $('kf-error');
+  err.hidden = message === null;
+  err.textContent = message ?? '';
+  if (field) {
+    const target = $(field);
+    target.setAttribute('aria-invalid', 'true');
+    target.focus();
+  }
+}
+
+function numberField(id: string, label: string, min: number, integer: boolean): number | null {
+  const box = input(id);
+  const raw = box.value.trim();
+  if (raw === '') {
+    if (box.validity.badInput) throw new FormProblem(id, `${label}: not a number`);
+    return null;
+  }
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new FormProblem(id, `${label}: must be ${integer ? 'a whole number' : 'a number'} of at least ${min}, or empty for no limit`);
+  return n;
+}
+
+/** Every setting as the form has it; throws a FormProblem for what cannot be sent at all. */
+function readKeyForm(): KeySettings {
+  const name = input('kf-name').value.trim();
+  if (name === '') throw new FormProblem('kf-name', 'name: required');
+  const models = [...$('kf-models').querySelectorAll<HTMLInputElement>('input[type=checkbox]:checked')].map((b) => b.value);
+  const requests = numberField('kf-requests', 'requests per period', 0, true);
+  const tokens = numberField('kf-tokens', 'tokens per period', 0, true);
+  const cost = numberField('kf-cost', 'cost per period', 0, false);
+  const cron = input('kf-cron').value.trim() || DEFAULT_CRON;
+  const concurrent = numberField('kf-concurrent', 'max concurrent requests', 1, true);
+  const expiresBox = input('kf-expires');
+  if (expiresBox.validity.badInput) throw new FormProblem('kf-expires', 'expires at: incomplete date and time');
+  let expires: string | null = null;
+  if (expiresBox.value !== '') {
+    const at = new Date(expiresBox.value); // datetime-local: the browser's zone
+    if (Number.isNaN(at.getTime())) throw new FormProblem('kf-expires', 'expires at: not a valid date and time');
+    expires = at.toISOString();
+  }
+  const metaText = $<HTMLTextAreaElement>('kf-metadata').value.trim();
+  let metadata: Record<string, unknown> | null = null;
+  if (metaText !== '') {
+    let v: unknown;
+    try {
+      v = JSON.parse(metaText);
+    } catch (e) {
+      throw new FormProblem('kf-metadata', `metadata: not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new FormProblem('kf-metadata', 'metadata: must be a JSON object, e.g. {"team": "search"}');
+    metadata = v as Record<string, unknown>;
+  }
+  return {
+    name,
+    models: models.length > 0 ? models : null,
+    rate_limit: limitOf({ requests_per_period: requests, tokens_per_period: tokens, cost_per_period: cost, period_cron: cron }),
+    max_concurrent: concurrent,
+    expires_at: expires,
+    metadata,
+  };
+}
+
+/** No limits on the default period is no rate limit at all: the two read the same. */
+function limitOf(rl: RateLimit | null): RateLimit | null {
+  if (rl === null) return null;
+  const none = rl.requests_per_period === null && rl.tokens_per_period === null && rl.cost_per_period === null && rl.period_cron === DEFAULT_CRON;
+  return none ? null : { requests_per_period: rl.requests_per_period, tokens_per_period: rl.tokens_per_period, cost_per_period: rl.cost_per_period, period_cron: rl.period_cron };
+}
+
+/** The settings the form changes on `k`: a PATCH sends only these. */
+function changesOf(k: KeyView, s: KeySettings): Partial<KeySettings> {
+  const out: Partial<KeySettings> = {};
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const sorted = (m: string[] | null) => (m === null ? null : [...m].sort());
+  // The form holds whole seconds.
+  const second = (iso: string | null) => (iso === null ? null : Math.floor(Date.parse(iso) / 1000));
+  if (s.name !== k.name) out.name = s.name;
+  if (!same(sorted(s.models), sorted(k.models))) out.models = s.models;
+  if (!same(s.rate_limit, limitOf(k.rate_limit))) out.rate_limit = s.rate_limit;
+  if (s.max_concurrent !== k.max_concurrent) out.max_concurrent = s.max_concurrent;
+  if (second(s.expires_at) !== second(k.expires_at)) out.expires_at = s.expires_at;
+  if (!same(s.metadata, k.metadata)) out.metadata = s.metadata;
+  return out;
+}
+
+async function submitKeyForm(): Promise<void> {
+  let settings: KeySettings;
+  try {
+    settings = readKeyForm();
+  } catch (e) {
+    if (!(e instanceof FormProblem)) throw e;
+    formError(e.message, e.field);
+    return;
+  }
+  const current = editing;
+  let body: Partial<KeySettings>;
+  if (current) {
+    body = changesOf(current, settings);
+    if (Object.keys(body).length === 0) {
+      closeKeyForm();
+      notice(`Key ${current.name}: nothing changed.`);
+      return;
+    }
+  } else {
+    body = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== null));
+  }
+  const submit = $<HTMLButtonElement>('kf-submit');
+  submit.disabled = true;
+  let res: Response;
+  try {
+    res = await api(current ? `/admin/keys/${encodeURIComponent(current.id)}` : '/admin/keys', {
+      method: current ? 'PATCH' : 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+  } catch {
+    formError('The gateway could not be reached. Look at the list before trying again.');
+    return;
+  } finally {
+    submit.disabled = false;
+  }
+  if (res.status === 401) {
+    signedOut();
+    return;
+  }
+  const answer = (await res.json().catch(() => null)) as (KeyView & { key?: string } & ApiError) | null;
+  if (!res.ok || answer === null) {
+    const param = answer?.error?.param ?? '';
+    formError(answer?.error?.message ?? `The gateway answered ${res.status}`, FIELD_OF.find(([re]) => re.test(param))?.[1] ?? null);
+    return;
+  }
+  closeKeyForm();
+  if (current) notice(`Key ${answer.name} saved.`);
+  else showSecret(answer.name, answer.key ?? '');
+  await refreshKeys();
+}
+
+function showSecret(name: string, secret: string): void {
+  $('key-secret-title').textContent = `Key ${name} created`;
+  // The value property, not the attribute: it is never part of the page's markup.
+  input('key-secret-value').value = secret;
+  $('key-secret-copied').textContent = '';
+  $('key-secret').hidden = false;
+  input('key-secret-value').focus();
+}
+
+function closeSecret(): void {
+  input('key-secret-value').value = '';
+  $('key-secret-copied').textContent = '';
+  $('key-secret-title').textContent = 'Key created';
+  $('key-secret').hidden = true;
+}
+
+async function copySecret(): Promise<void> {
+  const box = input('key-secret-value');
+  try {
+    await navigator.clipboard.writeText(box.value);
+    $('key-secret-copied').textContent = 'Copied to the clipboard.';
+  } catch {
+    box.focus();
+    box.select();
+    $('key-secret-copied').textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
+  }
+}
+
+async function revokeKey(k: KeyView): Promise<void> {
+  if (!window.confirm(`Revoke the key ${k.name}? Requests with it are refused from now on. This cannot be undone.`)) return;
+  let res: Response;
+  try {
+    res = await api(`/admin/keys/${encodeURIComponent(k.id)}`, { method: 'DELETE' });
+  } catch {
+    notice('The gateway could not be reached: the key may not be revoked.', [], true);
+    return;
+  }
+  if (res.status === 401) {
+    signedOut();
+    return;
+  }
+  if (res.ok) {
+    if (editing?.id === k.id) closeKeyForm();
+    notice(`Key ${k.name} revoked.`);
+  } else {
+    const body = (await res.json().catch(() => null)) as ApiError | null;
+    notice(body?.error?.message ?? `Revoking failed (${res.status})`, [], true);
+  }
+  await refreshKeys();
+}
+
+function wireKeys(): void {
+  const offset = -new Date().getTimezoneOffset();
+  const hm = `${String(Math.floor(Math.abs(offset) / 60)).padStart(2, '0')}:${String(Math.abs(offset) % 60).padStart(2, '0')}`;
+  $('kf-tz').textContent = `(your time, UTC${offset < 0 ? '−' : '+'}${hm}; empty: never)`;
+  $('key-new').addEventListener('click', () => openKeyForm(null));
+  $('kf-cancel').addEventListener('click', closeKeyForm);
+  $('key-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void submitKeyForm();
+  });
+  $('key-secret-close').addEventListener('click', closeSecret);
+  $('key-secret-copy').addEventListener('click', () => void copySecret());
+  input('key-secret-value').addEventListener('focus', () => input('key-secret-value').select());
+}
+
 /** Asks for the key first when the gateway needs one and this tab has none, so no request fails. */
 async function start(): Promise<void> {
   try {
@@ -254,4 +648,13 @@ $('logout').addEventListener('click', () => {
   sessionStorage.removeItem(KEY);
   showLogin(null);
 });
+for (const tab of document.querySelectorAll<HTMLButtonElement>('#tabs [data-view]')) {
+  tab.addEventListener('click', () => {
+    const v: View = tab.dataset['view'] === 'keys' ? 'keys' : 'providers';
+    showView(v);
+    if (v === 'keys') void refreshKeys();
+  });
+}
+wireKeys();
+showView(view);
 void start();

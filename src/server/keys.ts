@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { GatewayState } from '../app.js';
-import { invalidRequest, keyNotFound, tooManyKeys, usageStoreUnreachable } from '../errors.js';
+import { invalidRequest, keyNotFound, keyRevoked, tooManyKeys, usageStoreUnreachable } from '../errors.js';
 import { MAX_KEYS } from '../keys/keys.js';
 import { keyState, type KeyRecord } from '../keys/record.js';
 import { checkCreate, checkPatch, type CheckContext, type KeySettings } from '../keys/validate.js';
@@ -106,6 +106,7 @@ export function registerKeyRoutes(app: FastifyInstance, deps: KeyDeps): void {
 
   app.patch<{ Params: { id: string } }>('/admin/keys/:id', async (request) => {
     const current = find(request.params.id);
+    if (current.revoked_at !== null) throw keyRevoked(current.id);
     const checked = checkPatch(settingsOf(current), request.body, ctx());
     if (!checked.ok) throw invalidRequest(checked.message, checked.param);
     if (checked.value.name !== current.name) nameFree(checked.value.name, current.id);
