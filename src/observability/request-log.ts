@@ -79,7 +79,10 @@ export function finishRequest(request: FastifyRequest, status: number, deps: Fin
     });
   }
   if (!deps.logRequests) return;
-  const path = capped(request.url);
+  // The query string is never logged: a client may put a key there (which is never accepted).
+  const q = request.url.indexOf('?');
+  const bare = q < 0 ? request.url : request.url.slice(0, q);
+  const path = capped(bare);
   const model = t.model === null ? null : capped(t.model);
   const line = {
     reqId: request.id, method: request.method, path, model, stream: t.stream, status,
@@ -91,7 +94,7 @@ export function finishRequest(request: FastifyRequest, status: number, deps: Fin
     ...(t.clientGone ? { clientGone: true } : {}),
     ...(t.streamError ? { streamError: capped(t.streamError) } : {}),
   };
-  const msg = `${request.method} ${capped(request.url, 64)} ${model === null ? '-' : capped(model, 64)} ${status}${t.provider ? ` via ${t.provider}` : ''} in ${ms} ms`;
+  const msg = `${request.method} ${capped(bare, 64)} ${model === null ? '-' : capped(model, 64)} ${status}${t.provider ? ` via ${t.provider}` : ''} in ${ms} ms`;
   if (status >= 500) deps.logger.error(line, msg);
   else deps.logger.info(line, msg);
 }
