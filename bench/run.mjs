@@ -97,7 +97,8 @@ async function main() {
   const results = new Map();
   for (let r = 1; r <= rounds; r++) {
     for (const s of scenarios) {
-      for (const t of s.targets) {
+      // Every other round in the opposite order, so that no target always runs first (or warm).
+      for (const t of r % 2 === 0 ? [...s.targets].reverse() : s.targets) {
         log(`round ${r}/${rounds}: ${s.name}: ${t.name}`);
         const m = await sampled(t.pid, () => load({ url: t.url, body: t.body ?? s.body, headers: { 'content-type': 'application/json', ...t.headers }, connections: s.connections, seconds, dir: work }));
         const key = `${s.name}\u0000${t.name}`;

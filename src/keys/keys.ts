@@ -7,6 +7,8 @@ import type { KeySettings } from './validate.js';
 const SYNC_MS = 250;
 /** The most keys a gateway keeps (each is held in memory on every instance). */
 export const MAX_KEYS = 10_000;
+/** Secrets remembered in memory (only those of existing keys), each with its record. */
+const RECENT_SECRETS = 1024;
 
 export type Authenticated = { ok: true; key: KeyRecord } | { ok: false; why: 'unknown' | 'revoked' | 'expired' | 'not loaded' };
 
@@ -18,6 +20,8 @@ export type Authenticated = { ok: true; key: KeyRecord } | { ok: false; why: 'un
 export class Keys {
   private byHash = new Map<string, KeyRecord>();
   private byId = new Map<string, KeyRecord>();
+  /** Secrets seen lately that name a key, so a busy key is not hashed on every request; emptied on every change. */
+  private recent = new Map<string, KeyRecord>();
   private version = -1;
   private loaded = false;
   private timer: NodeJS.Timeout | null = null;
@@ -50,8 +54,13 @@ export class Keys {
   authenticate(secret: string | null): Authenticated {
     if (!this.loaded) return { ok: false, why: 'not loaded' };
     if (secret === null || secret.length > 512) return { ok: false, why: 'unknown' };
-    const key = this.byHash.get(hashSecret(secret));
-    if (!key) return { ok: false, why: 'unknown' };
+    let key = this.recent.get(secret);
+    if (!key) {
+      key = this.byHash.get(hashSecret(secret));
+      if (!key) return { ok: false, why: 'unknown' };
+      if (this.recent.size >= RECENT_SECRETS) this.recent.clear();
+      this.recent.set(secret, key);
+    }
     const state = keyState(key, this.now());
     return state === 'active' ? { ok: true, key } : { ok: false, why: state };
   }
@@ -113,6 +122,7 @@ export class Keys {
     if (old) this.byHash.delete(old.hash);
     this.byId.set(key.id, key);
     this.byHash.set(key.hash, key);
+    this.recent = new Map();
   }
 
   /** Rereads every key when the store's version moved (one read while nothing changed). */
@@ -131,6 +141,7 @@ export class Keys {
         }
         this.byId = byId;
         this.byHash = byHash;
+        this.recent = new Map();
         this.version = version;
         if (!this.loaded) this.logger.info({ keys: byId.size }, `Virtual keys loaded: ${byId.size}`);
         this.loaded = true;

@@ -27,8 +27,20 @@ export function presentedKey(request: FastifyRequest): string | null {
 export function keyMatches(presented: string | null, expected: string): boolean {
   if (presented === null) return false;
   const a = createHash('sha256').update(presented).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
+  return timingSafeEqual(a, digestOf(expected));
+}
+
+/** The digest of the configured key, computed once per key (there are one or two: api_key, admin_key). */
+const expectedDigests = new Map<string, Buffer>();
+
+function digestOf(expected: string): Buffer {
+  let d = expectedDigests.get(expected);
+  if (!d) {
+    if (expectedDigests.size >= 8) expectedDigests.clear();
+    d = createHash('sha256').update(expected).digest();
+    expectedDigests.set(expected, d);
+  }
+  return d;
 }
 
 /**

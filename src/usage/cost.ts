@@ -55,15 +55,42 @@ const rate = (n: number): number => (Number.isFinite(n) && n > 0 ? n : 0);
 export function costNanos(price: Price, t: CostTokens): number {
   const prompt = count(t.prompt);
   const cached = Math.min(count(t.cached), prompt);
+  const completion = count(t.completion);
+  // Fast path, every request: prices with at most 6 decimals are whole pico-dollars per token,
+  // and the sum stays exact in a double while it is a safe integer.
+  const pico = picosOf(price);
+  if (pico !== null) {
+    const sum = (prompt - cached) * pico[0] + cached * pico[1] + completion * pico[2];
+    if (sum <= MAX) return Math.round(sum / 1000);
+  }
   const terms: Array<[number, Decimal]> = [
     [prompt - cached, decimal(rate(price.input))],
     [cached, decimal(rate(price.cached_input))],
-    [count(t.completion), decimal(rate(price.output))],
+    [completion, decimal(rate(price.output))],
   ];
   const d = Math.max(...terms.map(([, p]) => p.d));
   let sum = 0n;
   for (const [tokens, p] of terms) sum += BigInt(tokens) * p.m * 10n ** BigInt(d - p.d);
   return scale(sum, 3 - d);
+}
+
+/** Pico-USD per token of each rate (input, cached input, output), when all are whole; computed once per price. */
+const PICOS = new WeakMap<Price, readonly [number, number, number] | null>();
+
+function picosOf(price: Price): readonly [number, number, number] | null {
+  let p = PICOS.get(price);
+  if (p === undefined) {
+    const whole = (n: number): number | null => {
+      const { m, d } = decimal(rate(n));
+      if (d > 6) return null;
+      const v = m * 10n ** BigInt(6 - d);
+      return v > BigInt(MAX) ? null : Number(v);
+    };
+    const [a, b, c] = [whole(price.input), whole(price.cached_input), whole(price.output)];
+    p = a === null || b === null || c === null ? null : [a, b, c];
+    PICOS.set(price, p);
+  }
+  return p;
 }
 
 /**

@@ -27,6 +27,22 @@ export type KeyHoldResult =
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+type RateLimit = { requests_per_period: number | null; tokens_per_period: number | null; cost_per_period: number | null };
+const NO_LIMITS: Limits = { requests: null, tokens: null, cost: null };
+/** Limits of a (frozen, or never changed) rate_limit object, computed once: every request reads them. */
+const LIMITS = new WeakMap<RateLimit, Limits>();
+
+function limitsOf(r: RateLimit | null): Limits {
+  if (r === null) return NO_LIMITS;
+  let l = LIMITS.get(r);
+  if (!l) {
+    const cost = r.cost_per_period ?? null;
+    l = { requests: r.requests_per_period ?? null, tokens: r.tokens_per_period ?? null, cost: cost === null ? null : nanosOfUsd(cost) };
+    LIMITS.set(r, l);
+  }
+  return l;
+}
+
 /**
  * Quotas and usage of every provider, over the store: which period is current (from the
  * provider's cron, in the TZ zone), holding a request before it is sent, counting it when it
@@ -60,8 +76,7 @@ export class Quota implements UsageSink {
   }
 
   limits(p: ProviderConfig): Limits {
-    const cost = p.rate_limit?.cost_per_period ?? null;
-    return { requests: p.rate_limit?.requests_per_period ?? null, tokens: p.rate_limit?.tokens_per_period ?? null, cost: cost === null ? null : nanosOfUsd(cost) };
+    return limitsOf(p.rate_limit);
   }
 
   isLimited(p: ProviderConfig): boolean {
@@ -74,8 +89,7 @@ export class Quota implements UsageSink {
   }
 
   keyLimits(k: KeyRecord): Limits {
-    const cost = k.rate_limit?.cost_per_period ?? null;
-    return { requests: k.rate_limit?.requests_per_period ?? null, tokens: k.rate_limit?.tokens_per_period ?? null, cost: cost === null ? null : nanosOfUsd(cost) };
+    return limitsOf(k.rate_limit);
   }
 
   /**
