@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { answerSoon } from './redis-answer.js';
+import { StoreUnavailableError } from './store.js';
 import type { Sql, SqlStatement } from './sqlite-driver.js';
 
 /**
@@ -59,6 +60,7 @@ export class RedisKeyRecords implements KeyRecordStore {
   }
 
   async load(): Promise<{ version: number; records: string[] }> {
+    this.connected();
     const r = await answerSoon(this.redis.multi().get(this.versionKey).hvals(this.records).exec());
     if (!r) throw new Error('redis did not run the read');
     for (const [err] of r) if (err) throw err;
@@ -66,7 +68,17 @@ export class RedisKeyRecords implements KeyRecordStore {
   }
 
   async version(): Promise<number> {
+    this.connected();
     return Number(await answerSoon(this.redis.get(this.versionKey)) ?? 0);
+  }
+
+  /**
+   * Reads are not queued while Redis is away (each poll would wait in the client's queue until it
+   * is back); while the first connection is being made they wait for it, at most ANSWER_TIMEOUT_MS.
+   */
+  private connected(): void {
+    const st = this.redis.status;
+    if (st === 'reconnecting' || st === 'close' || st === 'end') throw new StoreUnavailableError('redis is not connected');
   }
 
   async put(id: string, record: string): Promise<void> {

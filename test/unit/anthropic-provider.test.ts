@@ -720,7 +720,7 @@ describe('NativeMessagesStream', () => {
     });
     expect(w.bytes).toBe(bytes);
     // Start: 25 fresh + 100 read + 10 written; the delta's cumulative counts: 30 written, 42 out.
-    expect(w.usage).toStrictEqual({ prompt_tokens: 155, completion_tokens: 42, total_tokens: 197 });
+    expect(w.usage).toStrictEqual({ prompt_tokens: 155, completion_tokens: 42, total_tokens: 197, cached_tokens: 100 });
     expect(w.generatedText()).toBe(`Hello, "world" \\ é 中\n${trick.delta.text}`);
     expect(w.error('late')).toBe('');
   });
@@ -734,7 +734,7 @@ describe('NativeMessagesStream', () => {
     const data = JSON.parse(out.split('data: ')[1]!) as ErrorResponse;
     expect(data.error.message).toBe('The upstream broke off.');
     expect(w.ended).toBe(true);
-    expect(w.usage).toStrictEqual({ prompt_tokens: 135, completion_tokens: 1, total_tokens: 136 });
+    expect(w.usage).toStrictEqual({ prompt_tokens: 135, completion_tokens: 1, total_tokens: 136, cached_tokens: 100 });
     expect(w.error('again')).toBe('');
   });
 
@@ -743,7 +743,7 @@ describe('NativeMessagesStream', () => {
     const { body, usage: counted } = nativeMessage(m, 'public');
     expect((body as Message).model).toBe('public');
     expect((body as Message).content).toEqual(m.content);
-    expect(counted).toStrictEqual({ prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 });
+    expect(counted).toStrictEqual({ prompt_tokens: 10, completion_tokens: 2, total_tokens: 12, cached_tokens: 4 });
     expect(nativeMessage('x', 'public')).toStrictEqual({ body: 'x', usage: null });
   });
 });
