@@ -9,6 +9,7 @@
 //                      side by side, in the same rounds: before/after numbers from one run
 //   --quick            direct and gateway(s) only: no nginx, Portkey, variants or slow streams
 //   --only TEXT        run only the scenarios whose name contains TEXT
+import { keyPathMicros } from './lib/key-path.mjs';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -40,6 +41,8 @@ const STREAM = JSON.stringify({ model: 'bench', stream: true, messages: [{ role:
 // Codex's way: `store: false`, the whole conversation each turn.
 const RESPONSES_STREAM = JSON.stringify({ model: 'bench', stream: true, store: false, input: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Say hello in a few words.' }] }] });
 const MESSAGES_STREAM = JSON.stringify({ model: 'bench', max_tokens: 256, stream: true, messages: [{ role: 'user', content: 'Say hello in a few words.' }] });
+
+let keyPath = null;
 
 async function main() {
   const haveWrk = smoke ? existsSync('/usr/bin/wrk') : ensureDebian('/usr/bin/wrk', 'wrk');
@@ -116,6 +119,7 @@ async function main() {
     slow = { direct, gateway: viaGateway.result, peakRss: viaGateway.peakRss };
   }
 
+  keyPath = scenarios.some((s) => s.name.includes('master key vs virtual key')) ? await keyPathMicros() : null;
   const report = render(scenarios, results, slow);
   mkdirSync(dirname(opts.out), { recursive: true });
   writeFileSync(opts.out, report);
@@ -271,7 +275,14 @@ function render(scenarios, results, slow) {
   if (keyedScenario && keyedScenario.targets.length === 2) {
     const [m, v] = keyedScenario.targets.map((t) => row(keyedScenario, t));
     const less = (1 - v.rps / m.rps) * 100;
-    lines.push(`A virtual key with quotas costs ${f(less, 1)} % of throughput against the master key (target ≤ 5 %).`, '');
+    lines.push(`A virtual key with quotas costs ${f(less, 1)} % of throughput against the master key (target ≤ 5 %).`);
+    if (keyPath) {
+      // The gateway's CPU per request, from the master-key run: CPU % over requests per second.
+      const perRequest = (m.cpu / 100 / m.rps) * 1e6;
+      lines.push(`Its own code adds ${f(keyPath.added, 2)} µs per request (measured alone: ${f(keyPath.withKey, 2)} µs with the key's checks, quota, records and metrics, ${f(keyPath.withoutKey, 2)} µs without), ` +
+        `${f((keyPath.added / perRequest) * 100, 1)} % of the ${f(perRequest)} µs of gateway CPU a request took in this run.`);
+    }
+    lines.push('');
   }
   if (!smoke && !opts.quick) lines.push(...targetsTable(scenarios, row));
   if (slow) {
