@@ -83,7 +83,8 @@ export class RedisStore implements UsageStore {
   private readonly slots = new Map<string, { holdMs: number; tokens: Set<string> }>();
   private readonly refresher: NodeJS.Timeout;
 
-  constructor(url: string, private readonly prefix = 'aigw:') {
+  /** `slotRefreshMs`: how often live slots are renewed (tests make it short). */
+  constructor(url: string, private readonly prefix = 'aigw:', opts: { slotRefreshMs?: number } = {}) {
     const redis = new Redis(url, { maxRetriesPerRequest: null, enableOfflineQueue: true, lazyConnect: false });
     redis.defineCommand('gwReserve', { numberOfKeys: 2, lua: RESERVE });
     redis.defineCommand('gwCommit', { numberOfKeys: 2, lua: COMMIT });
@@ -95,7 +96,7 @@ export class RedisStore implements UsageStore {
     this.responses = new RedisResponses(redis, prefix);
     this.keys = new RedisKeyRecords(redis, prefix);
     // A stream may last longer than a slot's hold: the slots of live requests are renewed.
-    this.refresher = setInterval(() => this.refreshSlots(), SLOT_REFRESH_MS);
+    this.refresher = setInterval(() => this.refreshSlots(), opts.slotRefreshMs ?? SLOT_REFRESH_MS);
     this.refresher.unref();
   }
 

@@ -373,6 +373,20 @@ describe.skipIf(!redisUrl)('RedisStore only', () => {
     expect(await b.acquireSlot('key:k', 2, 300)).not.toBeNull();
   });
 
+  it('a slot still held (a long stream) is renewed past its hold, and freed at once when released', async () => {
+    const prefix = `test:${randomUUID()}:`;
+    const a = new RedisStore(redisUrl as string, prefix, { slotRefreshMs: 100 });
+    opened.push(a);
+    await a.ready(5000);
+    const b = await openRedis(redisUrl as string, prefix);
+    const held = await a.acquireSlot('key:k', 1, 300);
+    expect(held).not.toBeNull();
+    await new Promise((r) => setTimeout(r, 700)); // more than twice the hold
+    expect(await b.acquireSlot('key:k', 1, 300)).toBeNull();
+    await a.releaseSlot('key:k', held!);
+    expect(await b.acquireSlot('key:k', 1, 300)).not.toBeNull();
+  });
+
   it('two instances on two connections racing 200 reserves against a limit of 20 give exactly 20', async () => {
     const prefix = `test:${randomUUID()}:`;
     const a = await openRedis(redisUrl as string, prefix);
