@@ -209,52 +209,43 @@ describe.skipIf(!redisUrl)('two instances on one Redis', () => {
 });
 
 describe('keys and their usage survive a restart', () => {
-  it('SQLite: a new gateway on the same file knows the keys, their usage and their state', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'gw-keys-restart-')), 'usage.db');
-    const first = await fx.gateway(cfg(), { store: new SqliteStore(path) });
-    const k = await createKey(first, { name: 'durable', rate_limit: { requests_per_period: 3 } });
-    const gone = await createKey(first, { name: 'gone' });
-    fx.double.setDefault('p', { usageValue: USAGE });
-    await ask(openai(first, k.key));
-    await ask(openai(first, k.key));
-    expect((await call(`${first.url}/admin/keys/${gone.id}`, { method: 'DELETE' })).status).toBe(200);
-    await expect.poll(async () => (await keyOf(first, k.id)).usage.tokens).toBe(3000);
-    await first.close();
+  /** Each store, as a factory of stores on the same file or prefix (a restart opens a second one). */
+  const stores = [
+    { name: 'SQLite: a new gateway on the same file', skip: false, open: () => {
+      const path = join(mkdtempSync(join(tmpdir(), 'gw-keys-restart-')), 'usage.db');
+      return () => new SqliteStore(path);
+    } },
+    { name: 'Redis: a new gateway on the same prefix', skip: !redisUrl, open: () => {
+      const prefix = `test-${randomUUID()}:`;
+      return () => new RedisStore(redisUrl!, prefix);
+    } },
+  ];
 
-    const second = await fx.gateway(cfg(), { store: new SqliteStore(path) });
-    const after = await keyOf(second, k.id);
-    expect(after).toMatchObject({ name: 'durable', status: 'active', rate_limit: { requests_per_period: 3 } });
-    expect(after.usage).toMatchObject({ requests: 2, tokens: 3000, cost: 2 * COST });
-    expect((await keyOf(second, gone.id)).status).toBe('revoked');
-    await apiError(ask(openai(second, gone.key)), OpenAI.AuthenticationError);
-    // The limit goes on from where it was: one request left.
-    expect((await ask(openai(second, k.key))).choices[0]?.message.content).toBe('Hello from p');
-    expect((await apiError(ask(openai(second, k.key)), OpenAI.RateLimitError)).code).toBe('key_quota_exceeded');
-    expect((await keyOf(second, k.id)).usage.requests).toBe(3);
-    // Keys exist: no key at all is still refused after the restart.
-    expect((await call(`${second.url}/v1/chat/completions`, { body: { model: 'm', messages: [] } })).status).toBe(401);
-  });
+  for (const { name, skip, open } of stores) {
+    it.skipIf(skip)(`${name} knows the keys, their usage and their state`, async () => {
+      const store = open();
+      const first = await fx.gateway(cfg(), { store: store() });
+      const k = await createKey(first, { name: 'durable', rate_limit: { requests_per_period: 3 } });
+      const gone = await createKey(first, { name: 'gone' });
+      fx.double.setDefault('p', { usageValue: USAGE });
+      await ask(openai(first, k.key));
+      await ask(openai(first, k.key));
+      expect((await call(`${first.url}/admin/keys/${gone.id}`, { method: 'DELETE' })).status).toBe(200);
+      await expect.poll(async () => (await keyOf(first, k.id)).usage.tokens).toBe(3000);
+      await first.close();
 
-  it.skipIf(!redisUrl)('Redis: a new gateway on the same prefix knows the keys, their usage and their state', async () => {
-    const prefix = `test-${randomUUID()}:`;
-    const first = await fx.gateway(cfg(), { store: new RedisStore(redisUrl!, prefix) });
-    const k = await createKey(first, { name: 'durable', rate_limit: { requests_per_period: 3 } });
-    const gone = await createKey(first, { name: 'gone' });
-    fx.double.setDefault('p', { usageValue: USAGE });
-    await ask(openai(first, k.key));
-    await ask(openai(first, k.key));
-    expect((await call(`${first.url}/admin/keys/${gone.id}`, { method: 'DELETE' })).status).toBe(200);
-    await expect.poll(async () => (await keyOf(first, k.id)).usage.tokens).toBe(3000);
-    await first.close();
-
-    const second = await fx.gateway(cfg(), { store: new RedisStore(redisUrl!, prefix) });
-    const after = await keyOf(second, k.id);
-    expect(after).toMatchObject({ name: 'durable', status: 'active', rate_limit: { requests_per_period: 3 } });
-    expect(after.usage).toMatchObject({ requests: 2, tokens: 3000, cost: 2 * COST });
-    expect((await keyOf(second, gone.id)).status).toBe('revoked');
-    await apiError(ask(openai(second, gone.key)), OpenAI.AuthenticationError);
-    expect((await ask(openai(second, k.key))).choices[0]?.message.content).toBe('Hello from p');
-    expect((await apiError(ask(openai(second, k.key)), OpenAI.RateLimitError)).code).toBe('key_quota_exceeded');
-    await expect.poll(async () => (await keyOf(second, k.id)).usage.requests).toBe(3);
-  });
+      const second = await fx.gateway(cfg(), { store: store() });
+      const after = await keyOf(second, k.id);
+      expect(after).toMatchObject({ name: 'durable', status: 'active', rate_limit: { requests_per_period: 3 } });
+      expect(after.usage).toMatchObject({ requests: 2, tokens: 3000, cost: 2 * COST });
+      expect((await keyOf(second, gone.id)).status).toBe('revoked');
+      await apiError(ask(openai(second, gone.key)), OpenAI.AuthenticationError);
+      // The limit goes on from where it was: one request left.
+      expect((await ask(openai(second, k.key))).choices[0]?.message.content).toBe('Hello from p');
+      expect((await apiError(ask(openai(second, k.key)), OpenAI.RateLimitError)).code).toBe('key_quota_exceeded');
+      await expect.poll(async () => (await keyOf(second, k.id)).usage.requests).toBe(3);
+      // Keys exist: no key at all is still refused after the restart.
+      expect((await call(`${second.url}/v1/chat/completions`, { body: { model: 'm', messages: [] } })).status).toBe(401);
+    });
+  }
 });
