@@ -12,6 +12,7 @@ import { Metrics } from './observability/metrics.js';
 import { capped, finishRequest, newTrace, type RequestTrace } from './observability/request-log.js';
 import { Traffic } from './observability/traffic.js';
 import { HealthBook } from './routing/health.js';
+import { Affinity } from './routing/affinity.js';
 import type { RoundRobinState } from './routing/select.js';
 import { registerAdminRoutes } from './server/admin.js';
 import { registerKeyRoutes } from './server/keys.js';
@@ -73,6 +74,8 @@ export interface GatewayState {
   /** Watches the configuration file and reloads when it changes. */
   watchConfig(): void;
   readonly health: HealthBook;
+  /** Session pins and their counts (SPEC §9). */
+  readonly affinity: Affinity;
   readonly rr: RoundRobinState;
   readonly proxyDeps: ProxyDeps;
   readonly now: () => number;
@@ -114,6 +117,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
   const keysLoaded = keys.start(quota.store.kind === 'redis');
   const extraSink = deps.usage;
   const rr: RoundRobinState = new Map();
+  const affinity = new Affinity(() => quota.store.pins, now);
 
   const swap = (next: GatewayConfig): void => {
     const before = config.providers;
@@ -125,6 +129,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
       return old !== undefined && sameUpstream(old, after.get(id)!);
     })));
     for (const id of rr.keys()) if (!after.has(id)) rr.delete(id);
+    affinity.retain(new Set(after.keys()));
     quota.configure(next);
     pools.retain(new Set([...after.values()].map((p) => p.origin)));
   };
@@ -148,6 +153,7 @@ export function buildApp(deps: AppDeps): { app: FastifyInstance; state: GatewayS
     reload: (trigger) => reloader ? reloader.reload(trigger) : Promise.resolve({ ok: false, errors: ['this gateway was not started from a configuration file'] }),
     watchConfig: () => reloader?.watch(),
     health,
+    affinity,
     rr,
     now,
     log: deps.log,

@@ -72,6 +72,17 @@ export interface Behavior {
   chunks?: number;
   /** Pad each streamed content piece with this many extra characters (large streams). */
   padChunks?: number;
+  /**
+   * Streams only: after the lifecycle frames (chat: the role-only first chunk; `messages`:
+   * message_start and ping; `responses`: response.created and response.in_progress; Gemini:
+   * nothing but the headers), stall this long (ms) before the content, or for good with `true`
+   * (the connection stays open until the client leaves).
+   */
+  stallAfterRole?: number | true;
+  /** While stalled, send an SSE comment (`: keep-alive`) this often (ms). */
+  keepAliveMs?: number;
+  /** Streams only: stall `ms` after this many events were written (a silence in the middle of a stream). */
+  stallAfterChunks?: { after: number; ms: number };
   /** Destroy the connection after this many SSE events were written (on `messages`, `ping` counts as one). */
   dropAfterChunks?: number;
   /** Report usage (default true): in JSON answers, and in a stream's last chunk when asked for. Ignored by `messages` and Gemini: they always report it. */
@@ -393,7 +404,7 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
     events.push({ id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model, choices: [], usage });
   }
   const last = b.truncate ? '' : 'data: [DONE]\n\n';
-  if (!b.chunkDelayMs && b.dropAfterChunks === undefined && !b.padChunks) {
+  if (!b.chunkDelayMs && b.dropAfterChunks === undefined && !b.padChunks && !stalls(b)) {
     // Nothing to time or cut: each event is its own write, without waiting for each to drain.
     for (const e of events) res.write(`data: ${JSON.stringify(e)}\n\n`);
     res.end(last);
@@ -406,6 +417,7 @@ async function answer(b: Behavior, provider: string, kind: string, body: unknown
       return;
     }
     if (written > 0 && b.chunkDelayMs) await sleep(b.chunkDelayMs);
+    await stallAt(res, b, written, chat ? 1 : 0);
     if (res.destroyed) return;
     // Wait until the bytes are handed to the socket, so a drop right after loses none of them.
     await new Promise<void>((resolve) => res.write(`data: ${JSON.stringify(e)}\n\n`, () => resolve()));
@@ -463,6 +475,7 @@ async function responses(req: Record<string, unknown>, model: string, b: Behavio
       return;
     }
     if (written > 0 && b.chunkDelayMs) await sleep(b.chunkDelayMs);
+    await stallAt(res, b, written, 2);
     if (res.destroyed) return;
     await new Promise<void>((resolve) => res.write(`event: ${e.type as string}\ndata: ${JSON.stringify({ ...e, sequence_number: n })}\n\n`, () => resolve()));
     written += 1;
@@ -555,6 +568,7 @@ async function messages(req: Record<string, unknown>, model: string, b: Behavior
       return;
     }
     if (written > 0 && b.chunkDelayMs) await sleep(b.chunkDelayMs);
+    await stallAt(res, b, written, leadingLifecycle(events));
     if (res.destroyed) return;
     await new Promise<void>((resolve) => res.write(`event: ${e.type as string}\ndata: ${JSON.stringify(e)}\n\n`, () => resolve()));
     written += 1;
@@ -643,6 +657,7 @@ async function geminiAnswer(action: string, req: Record<string, unknown>, model:
       return;
     }
     if (written > 0 && b.chunkDelayMs) await sleep(b.chunkDelayMs);
+    await stallAt(res, b, written, 0);
     if (res.destroyed) return;
     await new Promise<void>((resolve) => res.write(`data: ${JSON.stringify(e)}\r\n\r\n`, () => resolve()));
     written += 1;
@@ -652,6 +667,39 @@ async function geminiAnswer(action: string, req: Record<string, unknown>, model:
     return;
   }
   res.end();
+}
+
+function stalls(b: Behavior): boolean {
+  return b.stallAfterRole !== undefined || b.stallAfterChunks !== undefined;
+}
+
+/** `message_start` and the `ping`s right after it: what a Messages stream sends before its content. */
+function leadingLifecycle(events: ReadonlyArray<unknown>): number {
+  let n = 0;
+  while (n < events.length && ['message_start', 'ping'].includes(String((events[n] as { type?: unknown }).type))) n++;
+  return n;
+}
+
+/**
+ * Before the event numbered `written`: the stall of `stallAfterRole` once the `lifecycle` frames
+ * are out, or of `stallAfterChunks`, with keep-alive comments meanwhile; over when the client leaves.
+ */
+async function stallAt(res: ServerResponse, b: Behavior, written: number, lifecycle: number): Promise<void> {
+  const ms = b.stallAfterRole !== undefined && written === lifecycle ? b.stallAfterRole
+    : b.stallAfterChunks !== undefined && written === b.stallAfterChunks.after ? b.stallAfterChunks.ms : undefined;
+  if (ms === undefined || res.destroyed) return;
+  res.flushHeaders();
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      clearInterval(pinger);
+      res.off('close', done);
+      resolve();
+    };
+    const timer = ms === true ? undefined : setTimeout(done, ms);
+    const pinger = b.keepAliveMs ? setInterval(() => res.write(': keep-alive\n\n'), b.keepAliveMs) : undefined;
+    res.once('close', done);
+  });
 }
 
 /** SSE comments before a stream's first event (some proxies and providers send keep-alives). */

@@ -10,13 +10,18 @@ interface Provider {
     requests: number; tokens: number; estimated_tokens: number; period_start: string; next_reset: string;
     limit_requests: number | null; limit_tokens: number | null; exhausted: boolean;
   };
-  health: { state: 'ok' | 'cooling_down' | 'disabled'; cooldown_until: string | null; consecutive_failures: number; last_error: string | null; last_latency_ms: number | null };
+  health: {
+    state: 'ok' | 'cooling_down' | 'probing' | 'disabled'; cooldown_until: string | null; cooldown_reason: 'rate_limited' | 'failed' | null;
+    cooldown_source: string | null; probe: 'none' | 'due' | 'in_flight'; consecutive_failures: number; last_error: string | null;
+    last_latency_ms: number | null; interrupted_streams: number;
+  };
+  affinity: { served: number; pinned: number; share: number | null };
   traffic: Minute[];
 }
 interface Model { name: string; served: boolean; providers: Provider[] }
 interface Recent {
   id: string; at: number; model: string; stream: boolean; status: number; provider: string | null;
-  tries: Array<{ provider: string; result: string; ms: number }>; latencyMs: number; tokens: number | null; tokensEstimated: boolean;
+  tries: Array<{ provider: string; result: string; ms: number }>; latencyMs: number; tokens: number | null; tokensEstimated: boolean; interrupted: boolean;
 }
 interface Overview { now: string; store: { kind: string; healthy: boolean; stored_responses: { count: number; bytes: number } | null }; draining: boolean; models: Model[]; recent: Recent[] }
 interface RateLimit { requests_per_period: number | null; tokens_per_period: number | null; cost_per_period: number | null; period_cron: string }
@@ -146,7 +151,8 @@ function providerCard(model: string, p: Provider): HTMLElement {
   const state = p.health.state === 'disabled'
     ? el('span', { class: 'badge off' }, 'disabled')
     : p.health.state === 'cooling_down'
-      ? el('span', { class: 'badge cooling', 'data-state': 'cooling' }, `cooling down until ${time(p.health.cooldown_until ?? '')}`)
+      ? el('span', { class: 'badge cooling', 'data-state': 'cooling' }, `${p.health.cooldown_reason === 'rate_limited' ? 'rate-limited' : 'cooling down'} until ${time(p.health.cooldown_until ?? '')}${p.health.cooldown_source ? ` (${p.health.cooldown_source})` : ''}`)
+      : p.health.state === 'probing' ? el('span', { class: 'badge cooling', 'data-state': 'probing' }, 'probing: one request is trying it')
       : p.usage.exhausted ? el('span', { class: 'badge exhausted' }, 'quota used up') : el('span', { class: 'badge ok', 'data-state': 'ok' }, 'ok');
   const reset = el('button', { class: 'small quiet', type: 'button' }, 'Reset usage');
   reset.addEventListener('click', () => void resetUsage(model, p.name));
@@ -166,8 +172,16 @@ function providerCard(model: string, p: Provider): HTMLElement {
     el('div', { class: 'traffic' }, sparkline(p.traffic),
       el('span', {}, `${perMin}/min · errors ${tries === 0 ? '0' : Math.round((errors / tries) * 100)}% (5 min)` +
         (p50 ? ` · p50 ${p50.p50} ms · p95 ${p50.p95} ms` : ''))),
+    el('div', { class: 'meta', 'data-agent': '' }, agentLine(p)),
     p.health.last_error ? el('div', { class: 'last-error' }, `last error: ${p.health.last_error} (${p.health.consecutive_failures} in a row)`) : null,
     el('div', {}, reset));
+}
+
+/** What agents care about (SPEC §9): the share of requests sent by a session's pin, streams cut short, the probe after a cooldown. */
+function agentLine(p: Provider): string {
+  const share = p.affinity.share === null ? 'affinity –' : `affinity ${Math.round(p.affinity.share * 100)}% of ${p.affinity.served}`;
+  const probe = p.health.probe === 'due' ? ' · probe due' : p.health.probe === 'in_flight' ? ' · probing' : '';
+  return `${share} · interrupted streams ${p.health.interrupted_streams}${probe}`;
 }
 
 interface BarNote { prefix: string; title: string }
@@ -225,7 +239,7 @@ function renderRecent(recent: Recent[]): void {
     return el('tr', { class: cls },
       el('td', {}, time(r.at)),
       el('td', { title: r.id }, r.id.slice(0, 8)),
-      el('td', {}, `${r.model}${r.stream ? ' (stream)' : ''}`),
+      el('td', {}, `${r.model}${r.stream ? ' (stream)' : ''}${r.interrupted ? ' · interrupted' : ''}`),
       tries,
       el('td', {}, String(r.status)),
       el('td', {}, `${r.latencyMs} ms`),

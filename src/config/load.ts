@@ -8,7 +8,7 @@ import { tablePrice, type Price } from '../usage/cost.js';
 import { globalSchema, modelSchema, providerSchema, type RawGlobal, type RawProvider } from './schema.js';
 
 /** A provider as the gateway uses it: the file's fields with every default filled in, plus what is derived once at load. */
-export interface ProviderConfig extends Readonly<Omit<RawProvider, 'retry' | 'timeout' | 'cooldown_seconds' | 'type' | 'price'>> {
+export interface ProviderConfig extends Readonly<Omit<RawProvider, 'retry' | 'timeout' | 'first_token_timeout' | 'cooldown_seconds' | 'type' | 'price'>> {
   readonly type: ProviderType;
   /** USD per million tokens: the file's `price`, else the price table's for `model`, else unknown (null). */
   readonly price: Price | null;
@@ -19,6 +19,8 @@ export interface ProviderConfig extends Readonly<Omit<RawProvider, 'retry' | 'ti
   readonly publicModel: string;
   readonly retry: number;
   readonly timeout: number;
+  /** Seconds to the first content of a streamed answer (SPEC §9). */
+  readonly first_token_timeout: number;
   readonly cooldown_seconds: number;
   /** `scheme://host:port` of `endpoint`: the connection pool key. */
   readonly origin: string;
@@ -215,6 +217,7 @@ function resolveProvider(
     publicModel: modelName,
     retry: p.retry ?? global.default_retry,
     timeout: p.timeout ?? global.default_timeout,
+    first_token_timeout: p.first_token_timeout ?? global.first_token_timeout ?? p.timeout ?? global.default_timeout,
     cooldown_seconds: p.cooldown_seconds ?? global.cooldown_seconds,
     origin: url.origin,
     basePath: url.pathname.replace(/\/+$/, ''),

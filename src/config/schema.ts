@@ -42,6 +42,8 @@ export const providerSchema = z.strictObject({
   rate_limit: rateLimitSchema.nullable().default(null),
   retry: nonNegativeInt.optional(),
   timeout: positiveInt.optional(),
+  /** Seconds a streamed answer may take to its first content or tool call (SPEC §9); unset: `_global`'s, else `timeout`. */
+  first_token_timeout: z.number().min(0.05).max(3600).optional(),
   stream_support: z.boolean().default(true),
   non_stream_support: z.boolean().default(true),
   enabled: z.boolean().default(true),
@@ -76,6 +78,10 @@ export const globalSchema = z.strictObject({
   cooldown_seconds: nonNegativeInt.default(30),
   /** No cooldown lasts longer, whatever `Retry-After` a provider sends (SPEC §9). */
   max_cooldown_seconds: nonNegativeInt.default(300),
+  /** Seconds a streamed answer may take to its first content or tool call; unset: each provider's `timeout`. */
+  first_token_timeout: z.number().min(0.05).max(3600).optional(),
+  /** How long a session stays pinned to the provider that served it last (SPEC §9); 0 turns affinity off. */
+  affinity_ttl_seconds: nonNegativeInt.max(30 * 24 * 3600).default(600),
   max_body_bytes: positiveInt.default(32 * 1024 * 1024),
   /** All request bodies being received at once; unset: 256 MiB, or `max_body_bytes` when that is larger. */
   max_body_bytes_in_flight: positiveInt.optional(),

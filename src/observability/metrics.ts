@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GatewayConfig, ProviderConfig } from '../config/load.js';
 import type { Attempt } from '../upstream/proxy.js';
+import type { AffinityResult } from '../routing/affinity.js';
 
 /** What one finished proxied request tells the metrics. */
 export interface RequestOutcome {
@@ -18,6 +19,10 @@ export interface RequestOutcome {
   cost: number | null;
   /** The virtual key's name; null for the master key. */
   key: string | null;
+  /** A stream that broke after content reached the client. */
+  interrupted: boolean;
+  /** How the session's pin went; null without a session. */
+  affinity: AffinityResult | null;
 }
 
 /** Quota and cooldown state, read when Prometheus scrapes. */
@@ -49,6 +54,8 @@ export class Metrics {
   private readonly keyRequests: Counter<'key' | 'status'>;
   private readonly keyTokens: Counter<'key' | 'kind'>;
   private readonly keyCost: Counter<'key'>;
+  private readonly interrupted: Counter<'model' | 'provider'>;
+  private readonly affinity: Counter<'model' | 'result'>;
 
   constructor(state: ProviderState) {
     const registers = [this.registry];
@@ -57,7 +64,9 @@ export class Metrics {
     this.tries = new Counter({ name: 'gateway_upstream_tries_total', help: 'Tries sent to providers, by result (status code or error such as timeout)', labelNames: ['model', 'provider', 'result'], registers });
     this.failovers = new Counter({ name: 'gateway_failovers_total', help: 'Switches from one provider to the next within a request', labelNames: ['model', 'from', 'to'], registers });
     this.upstreamLatency = new Histogram({ name: 'gateway_upstream_latency_seconds', help: 'Duration of each try, until its answer (or the first event of a stream) was usable', labelNames: ['model', 'provider'], buckets: LATENCY_BUCKETS, registers });
-    this.ttft = new Histogram({ name: 'gateway_time_to_first_token_seconds', help: 'Time from the request to the first streamed byte sent to the client', labelNames: ['model', 'provider'], buckets: LATENCY_BUCKETS, registers });
+    this.ttft = new Histogram({ name: 'gateway_time_to_first_token_seconds', help: 'Time from the request to the first streamed byte sent to the client (its first content: lifecycle frames wait for it)', labelNames: ['model', 'provider'], buckets: LATENCY_BUCKETS, registers });
+    this.interrupted = new Counter({ name: 'gateway_streams_interrupted_total', help: 'Streams that broke after content reached the client (ended with the format\'s error event)', labelNames: ['model', 'provider'], registers });
+    this.affinity = new Counter({ name: 'gateway_affinity_total', help: 'Requests with a session: sent to the pinned provider (hit), to another (miss: the pin yielded), or first of their session (new)', labelNames: ['model', 'result'], registers });
     this.duration = new Histogram({ name: 'gateway_request_duration_seconds', help: 'Whole request duration in the gateway', labelNames: ['model', 'stream'], buckets: LATENCY_BUCKETS, registers });
     this.tokens = new Counter({ name: 'gateway_tokens_total', help: 'Tokens used, by kind (prompt, completion) and whether they were estimated', labelNames: ['model', 'provider', 'kind', 'estimated'], registers });
     this.cost = new Counter({ name: 'gateway_cost_usd_total', help: 'Cost in USD of the requests whose provider price is known', labelNames: ['model', 'provider'], registers });
@@ -115,6 +124,8 @@ export class Metrics {
       if (previous !== null && previous !== a.provider) this.failovers.inc({ model: o.model, from: previous, to: a.provider });
       previous = a.provider;
     }
+    if (o.provider && o.interrupted) this.interrupted.inc({ model: o.model, provider: o.provider });
+    if (o.affinity !== null) this.affinity.inc({ model: o.model, result: o.affinity });
     if (o.provider && o.firstByteMs !== null) this.ttft.observe({ model: o.model, provider: o.provider }, o.firstByteMs / 1000);
     if (o.provider && o.tokens) {
       const estimated = String(o.tokens.estimated);

@@ -3,6 +3,7 @@ import type { Attempt } from '../upstream/proxy.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { Traffic } from './traffic.js';
+import type { AffinityResult } from '../routing/affinity.js';
 
 /** What one request leaves behind for its log line and metrics. */
 export interface RequestTrace {
@@ -21,7 +22,10 @@ export interface RequestTrace {
   /** Milliseconds from the request to the first streamed byte sent to the client. */
   firstByteMs: number | null;
   clientGone: boolean;
+  /** Why a stream broke after content reached the client (it ended with the format's error): counted as interrupted. */
   streamError: string | null;
+  /** How the session's pin went (SPEC §9); null without a session. */
+  affinity: AffinityResult | null;
   /** The reply was taken over (a stream): its own code finishes the request, not the response hook. */
   hijacked: boolean;
   finished: boolean;
@@ -30,7 +34,7 @@ export interface RequestTrace {
 export function newTrace(): RequestTrace {
   return {
     model: null, stream: false, provider: null, attempts: [], tokens: null, promptTokens: null, completionTokens: null,
-    tokensEstimated: false, cost: null, key: null, firstByteMs: null, clientGone: false, streamError: null, hijacked: false, finished: false,
+    tokensEstimated: false, cost: null, key: null, firstByteMs: null, clientGone: false, streamError: null, affinity: null, hijacked: false, finished: false,
   };
 }
 
@@ -71,11 +75,11 @@ export function finishRequest(request: FastifyRequest, status: number, deps: Fin
     deps.metrics.observe({
       model, endpoint: request.routeOptions.url ?? '', provider: t.provider, status, stream: t.stream, attempts: t.attempts, latencyMs: ms, firstByteMs: t.firstByteMs,
       tokens: t.promptTokens === null ? null : { prompt: t.promptTokens, completion: t.completionTokens ?? 0, estimated: t.tokensEstimated },
-      cost: t.cost, key: t.key,
+      cost: t.cost, key: t.key, interrupted: t.streamError !== null, affinity: t.affinity,
     });
     deps.traffic.record(model, {
       id: request.id, at: Date.now(), model, stream: t.stream, status, provider: t.provider, tries: t.attempts,
-      latencyMs: ms, tokens: t.tokens, tokensEstimated: t.tokensEstimated,
+      latencyMs: ms, tokens: t.tokens, tokensEstimated: t.tokensEstimated, interrupted: t.streamError !== null,
     });
   }
   if (!deps.logRequests) return;
@@ -92,7 +96,8 @@ export function finishRequest(request: FastifyRequest, status: number, deps: Fin
     ...(t.tokensEstimated ? { tokensEstimated: true } : {}),
     ...(t.firstByteMs !== null ? { firstByteMs: t.firstByteMs } : {}),
     ...(t.clientGone ? { clientGone: true } : {}),
-    ...(t.streamError ? { streamError: capped(t.streamError) } : {}),
+    ...(t.streamError ? { streamError: capped(t.streamError), interrupted: true } : {}),
+    ...(t.affinity !== null ? { affinity: t.affinity } : {}),
   };
   const msg = `${request.method} ${capped(bare, 64)} ${model === null ? '-' : capped(model, 64)} ${status}${t.provider ? ` via ${t.provider}` : ''} in ${ms} ms`;
   if (status >= 500) deps.logger.error(line, msg);

@@ -13,6 +13,8 @@ export interface RecentRequest {
   latencyMs: number;
   tokens: number | null;
   tokensEstimated: boolean;
+  /** A stream that broke after content reached the client. */
+  interrupted: boolean;
 }
 
 export interface ProviderTraffic {
@@ -40,6 +42,8 @@ const RECENT = 50;
 export class Traffic {
   private readonly buckets = new Map<string, Bucket[]>();
   private readonly recent: RecentRequest[] = [];
+  /** Interrupted streams per provider id since start. */
+  private readonly interruptedBy = new Map<string, number>();
 
   constructor(private readonly now: () => number) {}
 
@@ -47,6 +51,10 @@ export class Traffic {
     this.recent.push(r);
     if (this.recent.length > RECENT) this.recent.shift();
     const minute = Math.floor(this.now() / 60_000);
+    if (r.interrupted && r.provider !== null) {
+      const id = providerId(model, r.provider);
+      this.interruptedBy.set(id, (this.interruptedBy.get(id) ?? 0) + 1);
+    }
     for (const a of r.tries) {
       const b = this.bucket(providerId(model, a.provider), minute);
       b.requests += 1;
@@ -73,6 +81,11 @@ export class Traffic {
       minutes.push({ at: m * 60_000, requests: b?.requests ?? 0, errors: b?.errors ?? 0, p50: pct(0.5), p95: pct(0.95) });
     }
     return { minutes };
+  }
+
+  /** Streams of this provider (by id) that broke after content reached the client, since start. */
+  interrupted(providerId: string): number {
+    return this.interruptedBy.get(providerId) ?? 0;
   }
 
   latest(): RecentRequest[] {

@@ -1,5 +1,6 @@
 import type { ModelConfig, ProviderConfig } from '../config/load.js';
 import { serves } from '../upstream/wire.js';
+import type { Avoidance } from './health.js';
 import { orderProviders, type RoundRobinState } from './select.js';
 
 /** The OpenAI endpoints a provider is called on (`/responses` only for `native_responses` providers). */
@@ -12,22 +13,32 @@ export interface PlanRequest {
   promptTokens: number | null;
 }
 
-/** What the planner reads of the gateway's state: cooldowns, and the round-robin it advances. */
+/** What the planner reads of the gateway's state: cooldowns and probes, the session's pin, and the round-robin it advances. */
 export interface PlanView {
-  coolingUntil(id: string): number;
+  avoid(id: string): Avoidance | null;
   readonly rr: RoundRobinState;
+  /** The id of the provider the request's session is pinned to (SPEC §9), if any. */
+  readonly pinned?: string | null;
+}
+
+/** A provider left out of the order because it said when it can serve again: not before `until` (epoch ms). */
+export interface Waiting {
+  provider: ProviderConfig;
+  until: number;
 }
 
 export type Plan =
-  | { ok: true; order: ProviderConfig[] }
+  | { ok: true; order: ProviderConfig[]; waiting: Waiting[] }
   | { ok: false; why: 'disabled' }
+  /** Every provider said when it can serve again: the first of them at `until`. */
+  | { ok: false; why: 'waiting'; until: number; waiting: Waiting[] }
   | { ok: false; why: 'unsupported'; endpoint: Endpoint }
   | { ok: false; why: 'context'; tokens: number };
 
 /**
  * Which providers of a model may serve a request, and in which order: enabled, able to serve
- * the endpoint, within `max_context_length`, then ordered by tier, weight and cooldown
- * (`orderProviders`). Pure: the caller brings the prompt's size and the state to read. Quotas
+ * the endpoint, within `max_context_length`, not waiting out what they said (rate-limited), then
+ * ordered by tier, weight, cooldown and the session's pin (`orderProviders`). Pure: the caller brings the prompt's size and the state to read. Quotas
  * are held per provider as the request is tried (`usage/quota.ts`), since a hold is a write.
  */
 export function planRoute(model: ModelConfig, req: PlanRequest, view: PlanView): Plan {
@@ -38,7 +49,19 @@ export function planRoute(model: ModelConfig, req: PlanRequest, view: PlanView):
   const tokens = req.promptTokens;
   const fitting = tokens === null ? able : able.filter((p) => p.max_context_length === null || tokens <= p.max_context_length);
   if (fitting.length === 0) return { ok: false, why: 'context', tokens: tokens ?? 0 };
-  return { ok: true, order: orderProviders(fitting, (id) => view.coolingUntil(id), view.rr) };
+  const waiting: Waiting[] = [];
+  const open: ProviderConfig[] = [];
+  const avoided = new Map<string, number>();
+  for (const p of fitting) {
+    const a = view.avoid(p.id);
+    if (a?.hard) waiting.push({ provider: p, until: a.until });
+    else {
+      if (a) avoided.set(p.id, a.until);
+      open.push(p);
+    }
+  }
+  if (open.length === 0) return { ok: false, why: 'waiting', until: Math.min(...waiting.map((w) => w.until)), waiting };
+  return { ok: true, order: orderProviders(open, (id) => avoided.get(id) ?? 0, view.rr, view.pinned ?? null), waiting };
 }
 
 /** Whether the prompt must be counted to plan: some enabled provider sets a context length. */

@@ -3,13 +3,15 @@
  * of the candidates, their cooldowns, the time and the round-robin state it is handed (which it
  * advances). No I/O, no clock.
  *
- * - Providers that are not cooling down come first, by tier (lowest `priority` first). The
- *   first tier's head is chosen by smooth weighted round-robin (nginx's algorithm: weights 10
- *   and 30 give exactly 1:3 over every 40 picks, evenly interleaved); the rest of each tier
- *   follows by weight, the order of the file breaking ties.
- * - Providers that are cooling down come last, by priority and then by the soonest end of
- *   their cooldown: when every provider is cooling down the request is still tried, and a
- *   request is never refused while some provider might serve it.
+ * - Providers that are not avoided (cooling down, or probed by another request) come first, by
+ *   tier (lowest `priority` first). The first tier's head is the session's pinned provider when
+ *   it is there (SPEC §9; the round-robin does not move), else chosen by smooth weighted
+ *   round-robin (nginx's algorithm: weights 10 and 30 give exactly 1:3 over every 40 picks,
+ *   evenly interleaved); the rest of each tier follows by weight, the order of the file breaking
+ *   ties.
+ * - Avoided providers come last, by priority and then by the soonest end of their cooldown:
+ *   tried only when the others failed. (Providers that said when they can serve again are not
+ *   handed here at all: `plan.ts`.)
  */
 export interface Selectable {
   readonly id: string;
@@ -24,6 +26,8 @@ export function orderProviders<P extends Selectable>(
   candidates: readonly P[],
   coolingUntil: (id: string) => number,
   rr: RoundRobinState,
+  /** The id of the provider the request's session is pinned to. */
+  pinned: string | null = null,
 ): P[] {
   const ready: P[] = [];
   const cooling: P[] = [];
@@ -32,7 +36,9 @@ export function orderProviders<P extends Selectable>(
   const order: P[] = [];
   const tiers = groupByPriority(ready);
   tiers.forEach((tier, i) => {
-    if (i === 0) order.push(...pickSmooth(tier, rr));
+    const pin = i === 0 && pinned !== null ? tier.find((p) => p.id === pinned) : undefined;
+    if (pin) order.push(pin, ...byWeight(tier.filter((p) => p !== pin)));
+    else if (i === 0) order.push(...pickSmooth(tier, rr));
     else order.push(...byWeight(tier));
   });
   cooling.sort((a, b) => a.priority - b.priority || coolingUntil(a.id) - coolingUntil(b.id));

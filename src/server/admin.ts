@@ -30,6 +30,8 @@ function providerView(state: AdminDeps, p: ProviderConfig, counters: Counters | 
   const limits = state.quota.limits(p);
   const period = state.quota.period(p, now);
   const coolingUntil = state.health.coolingUntil(p.id, now);
+  const avoided = state.health.avoid(p.id, now);
+  const affinity = state.affinity.counts(p.id);
   const exhausted = (limits.requests !== null && c.requests >= limits.requests) || (limits.tokens !== null && c.tokens >= limits.tokens)
     || (limits.cost != null && c.cost >= limits.cost);
   return {
@@ -66,20 +68,29 @@ function providerView(state: AdminDeps, p: ProviderConfig, counters: Counters | 
       exhausted,
     },
     health: {
-      state: !p.enabled ? 'disabled' : coolingUntil > 0 ? 'cooling_down' : 'ok',
+      state: !p.enabled ? 'disabled' : coolingUntil > 0 ? 'cooling_down' : h?.probe === 'in_flight' && avoided ? 'probing' : 'ok',
       cooldown_until: coolingUntil > 0 ? new Date(coolingUntil).toISOString() : null,
+      /** `rate_limited` (waited out: not tried before the end) or `failed` (tried only when nothing else is left). */
+      cooldown_reason: coolingUntil > 0 ? h?.cooldownReason ?? null : null,
+      /** What set its length: `retry-after`, `x-ratelimit-reset`, `anthropic-ratelimit-reset`, `retry-info` or `cooldown_seconds`. */
+      cooldown_source: coolingUntil > 0 ? h?.cooldownSource ?? null : null,
+      /** After a cooldown: `due` (the next request probes it), `in_flight` (one request is probing it), else `none`. */
+      probe: h?.probe ?? 'none',
       consecutive_failures: h?.consecutiveFailures ?? 0,
       last_error: h?.lastError ?? null,
       last_error_at: h?.lastErrorAt ? new Date(h.lastErrorAt).toISOString() : null,
       last_latency_ms: h?.lastLatencyMs ?? null,
+      interrupted_streams: state.traffic.interrupted(p.id),
     },
+    /** Requests this provider served since start, and the share of them sent by a session's pin (SPEC §9). */
+    affinity: { served: affinity.served, pinned: affinity.pinned, share: affinity.served === 0 ? null : affinity.pinned / affinity.served },
   };
 }
 
 /** The provider the next request would try first, without advancing the round-robin. */
 function preferredProvider(state: AdminDeps, providers: readonly ProviderConfig[], now: number): string | null {
   const enabled = providers.filter((p) => p.enabled);
-  return orderProviders(enabled, (id) => state.health.coolingUntil(id, now), new Map(state.rr))[0]?.name ?? null;
+  return orderProviders(enabled.filter((p) => !state.health.avoid(p.id, now)?.hard), (id) => state.health.avoid(id, now)?.until ?? 0, new Map(state.rr))[0]?.name ?? null;
 }
 
 /**
@@ -97,7 +108,7 @@ async function fromStore<T>(state: AdminDeps, what: string, work: Promise<T>): P
 
 /** Admin routes; guarded by the admin key (or the gateway key when no admin key is set). */
 /** What the admin routes read and do: the configuration, health, quotas, traffic, reload. */
-export type AdminDeps = Pick<GatewayState, 'config' | 'health' | 'rr' | 'now' | 'quota' | 'traffic' | 'draining' | 'reload' | 'log'>;
+export type AdminDeps = Pick<GatewayState, 'config' | 'health' | 'affinity' | 'rr' | 'now' | 'quota' | 'traffic' | 'draining' | 'reload' | 'log'>;
 
 export function registerAdminRoutes(app: FastifyInstance, state: AdminDeps): void {
   app.get<{ Params: { model: string } }>('/admin/providers/:model', async (request) => {
@@ -156,6 +167,7 @@ export function registerAdminRoutes(app: FastifyInstance, state: AdminDeps): voi
           limit_tokens: limits.tokens,
           tokens_estimated: c.estimatedTokens > 0,
           cost: costOf(p, c),
+          interrupted_streams: state.traffic.interrupted(p.id),
         };
       }
       out[m.name] = byName;

@@ -8,6 +8,7 @@ import {
 } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { HealthBook } from '../routing/health.js';
+import { pinKey, sessionOf, type Affinity } from '../routing/affinity.js';
 import { needsPromptTokens, planRoute, type Plan } from '../routing/plan.js';
 import type { RoundRobinState } from '../routing/select.js';
 import { conversionFor, type CompletionKind } from '../stream/convert.js';
@@ -23,6 +24,8 @@ import { sendAbandoned, sendJson, sendStream, sendSynthesized, sendUpstreamError
 export interface ProxiedDeps {
   config(): GatewayConfig;
   readonly health: HealthBook;
+  /** Session pins (SPEC §9). */
+  readonly affinity: Affinity;
   readonly rr: RoundRobinState;
   readonly proxyDeps: ProxyDeps;
   readonly now: () => number;
@@ -65,9 +68,14 @@ export async function handleProxied(format: ClientFormat, request: FastifyReques
   const declared = Number(request.headers['content-length']);
   const usage = new RequestUsage(body, Number.isFinite(declared) ? declared : config.global.max_body_bytes, trace, deps.usage, deps.log.logger, keyUsage(key));
   const promptTokens = needsPromptTokens(model) ? await usage.promptTokens() : null;
+  // The session's pin (SPEC §9): a hint read from the usage store, per key when keys are in use.
+  const affinityTtlMs = config.global.affinity_ttl_seconds * 1000;
+  const session = affinityTtlMs > 0 ? sessionOf(request.body, request.headers) : null;
+  const sessionPin = session === null ? null : pinKey(key?.id ?? null, model.name, session);
+  const pin = sessionPin === null ? null : await deps.affinity.lookup(sessionPin);
   const now = deps.now();
-  const plan = planRoute(model, { endpoint, promptTokens }, { coolingUntil: (id) => deps.health.coolingUntil(id, now), rr: deps.rr });
-  if (!plan.ok) throw planError(model.name, plan);
+  const plan = planRoute(model, { endpoint, promptTokens }, { avoid: (id) => deps.health.avoid(id, now), rr: deps.rr, pinned: pin?.provider ?? null });
+  if (!plan.ok) throw planError(model.name, plan, now);
   // Nothing is sent upstream for a key that may not send it; a refusal takes nothing.
   const admission: Admission | null = key ? await admitKey(key, plan.order, reply, deps.quota, now) : null;
 
@@ -86,13 +94,17 @@ export async function handleProxied(format: ClientFormat, request: FastifyReques
       clientHeaders: request.headers,
       maxResponseBytes: config.global.max_response_bytes,
       maxCooldownMs: config.global.max_cooldown_seconds * 1000,
+      waiting: plan.waiting.map((w) => w.until),
     }, deps.proxyDeps);
   } catch (err) {
     admission?.notServed();
     throw err;
   }
-  if (result.kind === 'json' || result.kind === 'stream') admission?.served();
-  else admission?.notServed();
+  if (result.kind === 'json' || result.kind === 'stream') {
+    admission?.served();
+    if (sessionPin !== null) trace.affinity = deps.affinity.served(sessionPin, pin, result.provider.id, affinityTtlMs);
+    else deps.affinity.unpinned(result.provider.id);
+  } else admission?.notServed();
   trace.attempts = result.attempts;
   const kind: CompletionKind = endpoint === '/completions' ? 'text' : 'chat';
   const ctx: ReplyContext = {
@@ -125,8 +137,10 @@ function respond(ctx: ReplyContext, result: ProxyResult, clientStream: boolean, 
   }
 }
 
-function planError(model: string, plan: Exclude<Plan, { ok: true }>): Error {
+function planError(model: string, plan: Exclude<Plan, { ok: true }>, now: number): Error {
   switch (plan.why) {
+    case 'waiting':
+      return allProvidersRateLimited(model, (plan.until - now) / 1000, plan.waiting.map((w) => `${w.provider.name} (rate-limited for ${Math.max(1, Math.ceil((w.until - now) / 1000))} s)`).join(', '));
     case 'disabled':
       return noProviderAvailable(model, 'all providers are disabled');
     case 'unsupported':

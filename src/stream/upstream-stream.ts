@@ -1,5 +1,6 @@
 import { Aggregator, chunkOf, type CompletionKind } from './convert.js';
 import { DONE, SseDecoder, type SseEvent } from './sse.js';
+import { chatProgress, type Progress } from './first-content.js';
 
 /** The bytes of an upstream answer: undici's body, or any stream of buffers that can be destroyed. */
 export interface ByteSource extends AsyncIterable<Buffer> {
@@ -16,11 +17,11 @@ export class StreamFailure extends Error {
 export type StreamFailureCode =
   /** The stream ended before its first event with data. */
   | 'UPSTREAM_STREAM_EMPTY'
-  /** More than the allowed bytes of comments and blank lines came before the first data. */
+  /** More than the allowed bytes of comments and lifecycle frames came before the first content. */
   | 'UPSTREAM_PRELUDE_TOO_LARGE'
-  /** The stream's first data event is an error (`data: {"error":…}` under a 200). */
+  /** An error event came before the first content (`data: {"error":…}` under a 200). */
   | 'UPSTREAM_STREAM_ERROR'
-  /** The stream ended without `[DONE]` and without a finish reason. */
+  /** The stream ended without `[DONE]` and without a finish reason (or before any content). */
   | 'UPSTREAM_STREAM_TRUNCATED'
   | 'UND_ERR_RES_EXCEEDED_MAX_SIZE';
 
@@ -28,7 +29,7 @@ export type StreamFailureCode =
  * A streamed upstream answer as one value: the events of every network chunk, in batches (one
  * batch per chunk, so a pass-through writes once per chunk), the batch read while opening it
  * replayed first; and `cancel()`, which lets go of the connection. Built by `open`, which reads
- * up to the first event with data: until then nothing reached the client, so a stream that
+ * up to the first content (`stream/first-content.ts`): until then nothing reached the client, so a stream that
  * fails there is a failed try and the request can still fail over.
  */
 export class UpstreamStream {
@@ -46,36 +47,44 @@ export class UpstreamStream {
   }
 
   /**
-   * Reads until the first event with data. Comments and blank lines before it are kept (they
-   * are relayed too) up to `maxPreludeBytes`. The wait for it is bounded by whoever owns the
-   * source: destroying it makes this throw.
+   * Reads until the first event with content (`progress`, SPEC §9): lifecycle frames and comments
+   * before it are kept, to be relayed after it, up to `maxPreludeBytes`. An error before any
+   * content, or an end without any, fails the stream: nothing reached the client, so the request
+   * can still fail over. The wait is bounded by whoever owns the source: destroying it makes this
+   * throw.
    */
-  static async open(source: ByteSource, maxPreludeBytes: number): Promise<UpstreamStream> {
+  static async open(source: ByteSource, maxPreludeBytes: number, progress: (e: SseEvent) => Progress = chatProgress): Promise<UpstreamStream> {
     const decoder = new SseDecoder();
     const rest = source[Symbol.asyncIterator]();
     const events: SseEvent[] = [];
     let bytes = 0;
+    let seen = 0;
+    const firstContent = (): boolean => {
+      for (; seen < events.length; seen++) {
+        const p = progress(events[seen]!);
+        if (p === 'content') return true;
+        if (p === 'error') {
+          source.destroy();
+          throw new StreamFailure('UPSTREAM_STREAM_ERROR', 'the stream began with an error event');
+        }
+      }
+      return false;
+    };
     for (;;) {
       const next = await rest.next();
       if (next.done) {
         for (const e of decoder.end()) events.push(e);
-        if (events.some((e) => e.hasData)) break;
+        if (firstContent()) break;
         source.destroy();
+        if (events.some((e) => e.hasData)) throw new StreamFailure('UPSTREAM_STREAM_TRUNCATED', 'the stream ended before its first content');
         throw new StreamFailure('UPSTREAM_STREAM_EMPTY', 'the stream ended before its first event');
       }
       bytes += next.value.length;
       for (const e of decoder.push(next.value)) events.push(e);
-      const first = events.find((e) => e.hasData);
-      if (first) {
-        if (isErrorEvent(first)) {
-          source.destroy();
-          throw new StreamFailure('UPSTREAM_STREAM_ERROR', 'the stream began with an error event');
-        }
-        break;
-      }
+      if (firstContent()) break;
       if (bytes > maxPreludeBytes) {
         source.destroy();
-        throw new StreamFailure('UPSTREAM_PRELUDE_TOO_LARGE', 'too many bytes before the first event');
+        throw new StreamFailure('UPSTREAM_PRELUDE_TOO_LARGE', 'too many bytes before the first content');
       }
     }
     return new UpstreamStream(events, decoder, rest, source, bytes);
@@ -103,18 +112,6 @@ export class UpstreamStream {
   /** Lets go of the upstream at once (the provider stops generating). */
   cancel(): void {
     this.source.destroy();
-  }
-}
-
-/** Whether an event's data is a JSON object with an `error` (parsed only when it starts like one). */
-function isErrorEvent(e: SseEvent): boolean {
-  const data = e.data;
-  if (data === null || !data.trimStart().startsWith('{') || !data.includes('"error"')) return false;
-  try {
-    const v: unknown = JSON.parse(data);
-    return typeof v === 'object' && v !== null && 'error' in v && (v as { error: unknown }).error != null;
-  } catch {
-    return false;
   }
 }
 

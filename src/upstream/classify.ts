@@ -29,6 +29,8 @@ export const DETERMINISTIC_CODES: ReadonlySet<string> = new Set([
   'UND_ERR_RES_EXCEEDED_MAX_SIZE',
   'UPSTREAM_STREAM_ERROR',
   'UPSTREAM_PRELUDE_TOO_LARGE',
+  // A stream that stalled before its first token (SPEC §9): agents are better served elsewhere at once.
+  'UPSTREAM_FIRST_TOKEN_TIMEOUT',
   'ENOTFOUND',
   'UND_ERR_INFO',
   'CERT_HAS_EXPIRED',
@@ -90,7 +92,7 @@ const NETWORK_WORDS: Readonly<Record<string, string>> = {
   UPSTREAM_STREAM_EMPTY: 'empty stream',
   UPSTREAM_STREAM_TRUNCATED: 'truncated stream',
   UPSTREAM_PRELUDE_TOO_LARGE: 'no data before the limit',
-  UPSTREAM_FIRST_EVENT_TIMEOUT: 'first event timeout',
+  UPSTREAM_FIRST_TOKEN_TIMEOUT: 'first token timeout',
   CERT_HAS_EXPIRED: 'TLS certificate error',
   DEPTH_ZERO_SELF_SIGNED_CERT: 'TLS certificate error',
   SELF_SIGNED_CERT_IN_CHAIN: 'TLS certificate error',

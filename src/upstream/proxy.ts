@@ -7,6 +7,8 @@ import type { Endpoint } from '../routing/plan.js';
 import type { Quota } from '../usage/quota.js';
 import { conversionFor, type CompletionKind } from '../stream/convert.js';
 import { foldStream, UpstreamStream, type ByteSource } from '../stream/upstream-stream.js';
+import { progressOf, type Progress } from '../stream/first-content.js';
+import type { SseEvent } from '../stream/sse.js';
 import { classify, describe, type TryOutcome } from './classify.js';
 import type { Pools } from './pools.js';
 import { upstreamBody, type UpstreamBody } from './request-body.js';
@@ -14,6 +16,7 @@ import { Untranslatable } from '../providers/index.js';
 import { inEncoding } from './embeddings.js';
 import { upstreamPath } from './wire.js';
 import { upstreamErrorInfo } from './sanitize.js';
+import { waitFromHeaders, type ProviderWait } from '../routing/provider-says.js';
 import type { ErrorInfo, NativePassThrough } from '../protocols/format.js';
 
 /**
@@ -36,6 +39,8 @@ export interface ProxyRequest {
   maxResponseBytes: number;
   /** No cooldown lasts longer, whatever a provider asks (`_global.max_cooldown_seconds`). */
   maxCooldownMs: number;
+  /** When the providers the plan left out (waiting out what they said) can serve again, epoch ms. */
+  waiting?: readonly number[];
   /** `reasoning_effort` a translated request implies, for providers that take it (`reasoning: true`). */
   reasoningEffort?: string | null;
   /** The client's format, for providers that speak it: they get its own body on its own endpoint. */
@@ -107,21 +112,41 @@ export const defaultBackoff = (n: number): number => Math.min(2000, 100 * 2 ** (
 
 type TryResult =
   | { done: true; result: ProxyResult }
-  | { done: false; outcome: TryOutcome; retryAfterMs: number | null; beforeAnswer?: boolean };
+  /** `wait`: how long the provider asked not to be called (its headers or body), if it said. */
+  | { done: false; outcome: TryOutcome; wait: ProviderWait | null; beforeAnswer?: boolean };
 
-const invalid: TryResult = { done: false, outcome: { kind: 'invalid' }, retryAfterMs: null };
+const invalid: TryResult = { done: false, outcome: { kind: 'invalid' }, wait: null };
 
 export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest, deps: ProxyDeps): Promise<ProxyResult> {
   const attempts: Attempt[] = [];
   const skipped: Skip[] = [];
-  const { logger } = deps;
-  // Every provider so far was rate-limited or over quota: when each one can serve again.
+  const { logger, health } = deps;
+  // Every provider so far was rate-limited, over quota or waiting out what it said: when each one can serve again.
   let allRateLimited = true;
-  const usableAt: number[] = [];
-  for (const [index, provider] of order.entries()) {
+  const usableAt: number[] = [...(req.waiting ?? [])];
+  // A provider another request is probing goes to the end, once: tried only when nothing else served.
+  const queue = [...order];
+  const deferred = new Set<ProviderConfig>();
+  for (let index = 0; index < queue.length; index++) {
+    const provider = queue[index]!;
+    const turn = health.beginTry(provider.id, deps.now());
+    if (turn === 'busy') {
+      const avoided = health.avoid(provider.id, deps.now());
+      if (avoided?.hard) {
+        usableAt.push(avoided.until);
+        continue;
+      }
+      if (!deferred.has(provider) && index < queue.length - 1) {
+        deferred.add(provider);
+        queue.push(provider);
+        continue;
+      }
+    }
+    const probe = turn === 'probe';
     // Hold a request of the quota before sending, so concurrent requests never overshoot it.
     const held = await deps.quota.hold(provider);
     if (!held.ok) {
+      if (probe) health.abandonProbe(provider.id);
       skipped.push({ provider: provider.name, reason: held.reason, resetAt: held.resetAt });
       if (held.reason === 'quota exhausted') usableAt.push(held.resetAt);
       else allRateLimited = false;
@@ -129,11 +154,16 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
         `Skipping provider ${provider.name} for ${provider.publicModel}: ${held.reason}`);
       continue;
     }
-    if (req.signal.aborted) {
+    const giveUp = (): ProxyResult => {
       deps.quota.release(held.hold);
+      if (probe) health.abandonProbe(provider.id);
+      return { kind: 'aborted', attempts, provider };
+    };
+    if (req.signal.aborted) {
+      giveUp();
       return { kind: 'aborted', attempts, provider: null };
     }
-    logger.info({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, priority: provider.priority },
+    logger.info({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, priority: provider.priority, ...(probe ? { probe: true } : {}) },
       `Selected provider ${provider.name} for ${provider.publicModel}`);
     const native = req.native?.accepts(provider, req.stream) === true ? req.native : null;
     let body: UpstreamBody;
@@ -145,6 +175,7 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
       if (!(err instanceof Untranslatable)) throw err;
       // The request has something this provider's API cannot say: another provider may take it.
       deps.quota.release(held.hold);
+      if (probe) health.abandonProbe(provider.id);
       attempts.push({ provider: provider.name, result: 'cannot translate', ms: 0 });
       allRateLimited = false;
       logger.warn({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, reason: err.message },
@@ -152,15 +183,14 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
       continue;
     }
     let last: TryOutcome | null = null;
-    let retryAfterMs: number | null = null;
+    let wait: ProviderWait | null = null;
     let freshSocketTried = false;
     for (let tryNo = 0; tryNo <= provider.retry; tryNo++) {
       if (tryNo > 0) {
         try {
           await sleep(deps.backoffMs(tryNo), undefined, { signal: req.signal });
         } catch {
-          deps.quota.release(held.hold);
-          return { kind: 'aborted', attempts, provider };
+          return giveUp();
         }
       }
       const started = deps.now();
@@ -170,13 +200,11 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
         if (ok) deps.quota.commit(held.hold);
         else deps.quota.release(held.hold);
         // A client error is the request's fault, not the provider's: it answered.
-        if (r.result.kind !== 'failed' && r.result.kind !== 'aborted') deps.health.recordSuccess(provider.id, deps.now() - started);
+        if (r.result.kind !== 'failed' && r.result.kind !== 'aborted') health.recordSuccess(provider.id, deps.now() - started);
+        else if (probe) health.abandonProbe(provider.id);
         return r.result;
       }
-      if (req.signal.aborted) {
-        deps.quota.release(held.hold);
-        return { kind: 'aborted', attempts, provider };
-      }
+      if (req.signal.aborted) return giveUp();
       // A kept-alive socket the provider closed while idle fails before any byte of an answer:
       // try once more at once on a fresh one, and hold it against nobody.
       if (!freshSocketTried && r.beforeAnswer === true && isStaleSocket(r.outcome)) {
@@ -186,26 +214,27 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
       }
       attempts.push({ provider: provider.name, result: describe(r.outcome), ms: Math.round(deps.now() - started) });
       last = r.outcome;
-      retryAfterMs = r.retryAfterMs;
-      if (classify(r.outcome) !== 'retry') break;
+      wait = r.wait;
+      // A provider that said when it can serve again is not asked again before then.
+      if (wait !== null || classify(r.outcome) !== 'retry') break;
     }
     deps.quota.release(held.hold);
     if (!last) continue;
     const why = describe(last);
     const failedAt = deps.now();
-    const asked = provider.cooldown_seconds === 0 ? 0 : (retryAfterMs ?? provider.cooldown_seconds * 1000);
+    // A rate limit (429), or any refusal that said when to come back, is waited out; other failures cool down as configured.
+    const rateLimited = wait !== null || (last.kind === 'status' && last.status === 429);
+    const asked = wait !== null ? wait.ms : provider.cooldown_seconds * 1000;
     const cooldownMs = Math.min(asked, req.maxCooldownMs);
-    deps.health.recordFailure(provider.id, failedAt, cooldownMs, why);
-    if (last.kind === 'status' && last.status === 429) {
-      usableAt.push(failedAt + (cooldownMs > 0 ? cooldownMs : Math.min(retryAfterMs ?? 1000, req.maxCooldownMs)));
-    } else {
-      allRateLimited = false;
-    }
-    const nextProvider = order[index + 1];
-    logger.warn({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, reason: why, next: nextProvider?.name ?? null },
-      nextProvider
-        ? `Switching provider for ${provider.publicModel}: ${provider.name} failed (${why}), trying ${nextProvider.name}`
-        : `Switching provider for ${provider.publicModel}: ${provider.name} failed (${why}), no provider left`);
+    health.recordFailure(provider.id, failedAt, cooldownMs, why, rateLimited ? 'rate_limited' : 'failed', wait?.source ?? (cooldownMs > 0 ? 'cooldown_seconds' : null));
+    if (rateLimited) usableAt.push(failedAt + (cooldownMs > 0 ? cooldownMs : Math.min(1000, req.maxCooldownMs)));
+    else allRateLimited = false;
+    const nextProvider = queue[index + 1];
+    logger.warn({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, reason: why, next: nextProvider?.name ?? null,
+      ...(rateLimited && cooldownMs > 0 ? { cooldownMs, cooldownSource: wait?.source ?? 'cooldown_seconds' } : {}) },
+    nextProvider
+      ? `Switching provider for ${provider.publicModel}: ${provider.name} failed (${why}), trying ${nextProvider.name}`
+      : `Switching provider for ${provider.publicModel}: ${provider.name} failed (${why}), no provider left`);
   }
   const retryAt = allRateLimited && usableAt.length > 0 ? Math.min(...usableAt) : null;
   return { kind: 'failed', attempts, skipped, retryAt };
@@ -226,6 +255,8 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, upstream: U
   const { adapter, payload } = upstream;
   const started = deps.now();
   const timeoutMs = provider.timeout * 1000;
+  // A stream's wait for its first content, head included (SPEC §9).
+  const firstTokenMs = upstream.stream ? provider.first_token_timeout * 1000 : Infinity;
   let res: Dispatcher.ResponseData;
   try {
     res = await deps.pools.get(provider.origin).request({
@@ -235,12 +266,15 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, upstream: U
       body: payload,
       // The wait for the answer's head, and then the longest silence inside its body: a long
       // stream that keeps sending is never cut.
-      headersTimeout: timeoutMs,
+      headersTimeout: Math.min(timeoutMs, firstTokenMs),
       bodyTimeout: timeoutMs,
       signal: req.signal,
     });
   } catch (err) {
-    return { done: false, outcome: networkOutcome(err), retryAfterMs: null, beforeAnswer: true };
+    const outcome = networkOutcome(err);
+    // The head did not come within the first-token wait: the stream stalled before its first token.
+    if (outcome.kind === 'network' && outcome.code === 'UND_ERR_HEADERS_TIMEOUT' && firstTokenMs <= timeoutMs) return { done: false, outcome: FIRST_TOKEN_TIMEOUT, wait: null };
+    return { done: false, outcome, wait: null, beforeAnswer: true };
   }
 
   const status = res.statusCode;
@@ -255,15 +289,17 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, upstream: U
   });
 
   if (verdict === 'retry' || verdict === 'switch') {
-    let retryAfterMs = status === 429 ? parseRetryAfter(headerValue(res.headers['retry-after']), deps.now()) : null;
-    if (status === 429 && retryAfterMs === null && adapter?.retryAfterMs) {
+    // Retry-After, x-ratelimit-reset-*, anthropic-ratelimit-*-reset (SPEC §9).
+    let wait = waitFromHeaders(status, res.headers, deps.now());
+    if (status === 429 && wait === null && adapter?.retryAfterMs) {
       // Some providers (Gemini) say when to come back in the body, not in a header.
       const small = await readCapped(res.body, 64 * 1024).catch(() => null);
-      if (small) retryAfterMs = adapter.retryAfterMs(small);
+      const ms = small ? adapter.retryAfterMs(small) : null;
+      if (ms !== null) wait = { ms, source: 'retry-info' };
     } else {
       discard(res);
     }
-    return { done: false, outcome: { kind: 'status', status }, retryAfterMs };
+    return { done: false, outcome: { kind: 'status', status }, wait };
   }
 
   try {
@@ -271,7 +307,7 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, upstream: U
       // A native provider was asked the way the client asked: a stream to a JSON request is no answer.
       if (native && !req.stream) throw Object.assign(new Error('a stream to a JSON request'), { code: 'UPSTREAM_UNEXPECTED_STREAM' });
       // A provider of another kind streams in its own events: read as chat from here on.
-      const stream = await openStream(adapter ? adapter.stream(res.body) : res.body, timeoutMs);
+      const stream = await openStream(adapter ? adapter.stream(res.body) : res.body, Math.max(1, firstTokenMs - (deps.now() - started)), progressOf(native ? endpoint as '/messages' | '/responses' : null));
       // Folded here, inside the try, so that a stream that breaks before its end still fails over.
       if (conversionFor(req.stream, true) === 'pass') return { done: true, result: { kind: 'stream', ...served(), stream } };
       const kind: CompletionKind = req.endpoint === '/completions' ? 'text' : 'chat';
@@ -288,7 +324,7 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, upstream: U
     const body = await readCapped(res.body, req.maxResponseBytes);
     if (verdict === 'return' && adapter?.refusesGateway?.(status, body)) {
       // A bad key said as a 400 (Gemini's API_KEY_INVALID): the provider refuses the gateway, as a 401 would.
-      return { done: false, outcome: { kind: 'status', status: 401 }, retryAfterMs: null };
+      return { done: false, outcome: { kind: 'status', status: 401 }, wait: null };
     }
     if (verdict === 'return') {
       // The client learns what was wrong with its request, never where the provider lives or its key.
@@ -317,25 +353,27 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, upstream: U
     return { done: true, result: { kind: 'json', ...served(), contentType: 'application/json', body, json } };
   } catch (err) {
     res.body.destroy();
-    return { done: false, outcome: networkOutcome(err), retryAfterMs: null };
+    return { done: false, outcome: networkOutcome(err), wait: null };
   }
 }
 
 /**
- * Reads a stream up to its first data event, within the provider's timeout however many bytes
- * of comments keep arriving (undici's body timeout only bounds silences), and at most
- * MAX_PRELUDE_BYTES of them.
+ * Reads a stream up to its first content (lifecycle frames held back), within what is left of the
+ * first-token wait however many bytes of comments and lifecycle frames keep arriving (undici's
+ * body timeout only bounds silences), and at most MAX_PRELUDE_BYTES of them.
  */
-async function openStream(body: ByteSource, timeoutMs: number): Promise<UpstreamStream> {
+async function openStream(body: ByteSource, waitMs: number, progress: (e: SseEvent) => Progress): Promise<UpstreamStream> {
   const timer = setTimeout(() => {
-    body.destroy(Object.assign(new Error('no data event in time'), { code: 'UPSTREAM_FIRST_EVENT_TIMEOUT' }));
-  }, timeoutMs);
+    body.destroy(Object.assign(new Error('no content in time'), { code: FIRST_TOKEN_TIMEOUT.code }));
+  }, waitMs);
   try {
-    return await UpstreamStream.open(body, MAX_PRELUDE_BYTES);
+    return await UpstreamStream.open(body, MAX_PRELUDE_BYTES, progress);
   } finally {
     clearTimeout(timer);
   }
 }
+
+const FIRST_TOKEN_TIMEOUT = { kind: 'network', code: 'UPSTREAM_FIRST_TOKEN_TIMEOUT' } as const;
 
 async function readCapped(body: Dispatcher.ResponseData['body'], cap: number): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -369,15 +407,4 @@ function networkOutcome(err: unknown): TryOutcome {
 
 function headerValue(v: string | string[] | undefined): string {
   return (Array.isArray(v) ? v[0] : v) ?? '';
-}
-
-/** `Retry-After` as seconds or an HTTP date, in ms; null when absent or unreadable. */
-export function parseRetryAfter(value: string, now: number): number | null {
-  const v = value.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  // Otherwise only an HTTP-date (`Wed, 21 Oct 2015 07:28:00 GMT` or an obsolete form that starts
-  // with a day name): Date.parse alone would read "-5" or "1.5" as dates long past.
-  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /.test(v)) return null;
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? null : Math.max(0, at - now);
 }

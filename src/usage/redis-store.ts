@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { RedisKeyRecords } from './key-records.js';
 import { answerSoon } from './redis-answer.js';
 import { RedisResponses } from './redis-responses.js';
+import { RedisPins } from './pins.js';
 import { StoreUnavailableError, type Counters, type Limits, type PeriodRef, type ReserveResult, type UsageStore } from './store.js';
 
 /** How often the slots of requests in flight are renewed (their hold is longer). */
@@ -78,6 +79,7 @@ export class RedisStore implements UsageStore {
   readonly kind = 'redis';
   readonly responses: RedisResponses;
   readonly keys: RedisKeyRecords;
+  readonly pins: RedisPins;
   private readonly redis: Commands;
   /** Slots this instance holds, by Redis key, with their hold: refreshed while they live. */
   private readonly slots = new Map<string, { holdMs: number; tokens: Set<string> }>();
@@ -95,6 +97,7 @@ export class RedisStore implements UsageStore {
     this.redis = redis as Commands;
     this.responses = new RedisResponses(redis, prefix);
     this.keys = new RedisKeyRecords(redis, prefix);
+    this.pins = new RedisPins(redis, prefix);
     // A stream may last longer than a slot's hold: the slots of live requests are renewed.
     this.refresher = setInterval(() => this.refreshSlots(), opts.slotRefreshMs ?? SLOT_REFRESH_MS);
     this.refresher.unref();

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { openSql, type Sql, type SqlStatement } from './sqlite-driver.js';
 import { SqliteKeyRecords } from './key-records.js';
 import { SqliteResponses } from './sqlite-responses.js';
+import { SqlitePins } from './pins.js';
 import type { Counters, Limits, PeriodRef, ReserveResult, UsageStore } from './store.js';
 
 interface Entry extends Counters {
@@ -21,6 +22,7 @@ export class SqliteStore implements UsageStore {
   readonly kind = 'sqlite';
   readonly responses: SqliteResponses;
   readonly keys: SqliteKeyRecords;
+  readonly pins: SqlitePins;
   private readonly db: Sql;
   private readonly entries = new Map<string, Entry>();
   /** Requests in flight per slot name (one process: memory is the truth). */
@@ -74,6 +76,7 @@ export class SqliteStore implements UsageStore {
     }
     this.responses = new SqliteResponses(this.db);
     this.keys = new SqliteKeyRecords(this.db);
+    this.pins = new SqlitePins(this.db);
     this.select = this.db.prepare('SELECT requests, tokens, estimated_tokens, cost, unpriced FROM usage WHERE provider_id = ? AND period_start = ?');
     this.upsert = this.db.prepare(`INSERT INTO usage (provider_id, period_start, requests, tokens, estimated_tokens, updated_at, cost, unpriced)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)

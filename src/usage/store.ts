@@ -1,4 +1,5 @@
 import type { KeyRecordStore } from './key-records.js';
+import type { PinStore } from './pins.js';
 import type { ResponseStore } from './response-store.js';
 
 /**
@@ -44,6 +45,8 @@ export interface UsageStore {
   readonly responses: ResponseStore;
   /** Virtual keys (SPEC §8), stored by their hash, beside the counters. */
   readonly keys: KeyRecordStore;
+  /** Session pins (SPEC §9), beside the counters: shared by instances on Redis. */
+  readonly pins: PinStore;
   /**
    * Holds one request of the quota when `used + in flight < limit` (and tokens used < limit),
    * in one atomic step. A hold left by a process that died expires after `holdMs`.

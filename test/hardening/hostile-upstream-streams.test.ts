@@ -72,7 +72,7 @@ describe('before the first data event', () => {
     const s = await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
     expect(s.headers['x-gateway-provider']).toBe('backup');
     expect(Date.now() - started).toBeLessThan(2500);
-    expect(gw.logs.find((l) => String(l.msg).startsWith('Switching provider'))?.reason).toBe('first event timeout');
+    expect(gw.logs.find((l) => String(l.msg).startsWith('Switching provider'))?.reason).toBe('first token timeout');
   });
 
   it('a few comments before the data are relayed as they came', async () => {

@@ -83,15 +83,16 @@ describe('native pass-through', () => {
     expect(n.tokens_estimated).toBe(false);
   });
 
-  it('a native stream that breaks ends with response.failed', async () => {
+  it('a native stream that breaks after its first content ends with response.failed', async () => {
     const gw = await start();
-    fx.double.script('n', { dropAfterChunks: 4 });
+    // created, in_progress, output_item.added, content_part.added, then the first delta: the break comes after it.
+    fx.double.script('n', { dropAfterChunks: 5 });
     const r = await call(`${gw.url}/v1/responses`, { body: { model: 'gw-coder', input: 'hi', stream: true }, headers: { authorization: `Bearer ${KEY}` } });
     const types = [...r.text.matchAll(/^event: (.+)$/gm)].map((m) => m[1]);
     expect(types.slice(0, 2)).toEqual(['response.created', 'response.in_progress']);
     expect(types.at(-1)).toBe('response.failed');
     const last = JSON.parse(r.text.trim().split('\n').at(-1)!.slice(6)) as { sequence_number: number };
-    expect(last.sequence_number).toBe(4);
+    expect(last.sequence_number).toBe(5);
   });
 
   it('fails over from a native provider to a chat provider, translated', async () => {

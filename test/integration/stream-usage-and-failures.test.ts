@@ -82,7 +82,8 @@ describe('timeouts on streams', () => {
 
   it('a silence longer than the timeout mid-stream ends the stream with an error event', async () => {
     gw = await start({ timeout: 1 });
-    fx.double.script('p', { chunks: 3, chunkDelayMs: 1600 });
+    // Content first (a silence before it is a first-token stall, a failed try), then 1.6 s of nothing.
+    fx.double.script('p', { chunks: 3, stallAfterChunks: { after: 2, ms: 1600 } });
     const s = await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }));
     expect(s.data).not.toContain('[DONE]');
     expect(JSON.parse(s.data.at(-1)!).error.code).toBe('stream_interrupted');

@@ -1,6 +1,6 @@
 import { describe as group, expect, it } from 'vitest';
 import { classify, describe, SWITCH_STATUSES, type TryOutcome, type Verdict } from '../../src/upstream/classify.js';
-import { parseRetryAfter } from '../../src/upstream/proxy.js';
+import { parseRetryAfter } from '../../src/routing/provider-says.js';
 import { summarize } from '../../src/server/proxied.js';
 
 const status = (s: number): TryOutcome => ({ kind: 'status', status: s });
@@ -42,7 +42,7 @@ group('classify and describe (SPEC §3)', () => {
     ['too large', network('UND_ERR_RES_EXCEEDED_MAX_SIZE'), 'switch', 'response too large'],
     ['error event', network('UPSTREAM_STREAM_ERROR'), 'switch', 'error event in stream'],
     ['endless prelude', network('UPSTREAM_PRELUDE_TOO_LARGE'), 'switch', 'no data before the limit'],
-    ['first event timeout', network('UPSTREAM_FIRST_EVENT_TIMEOUT'), 'retry', 'first event timeout'],
+    ['first token timeout', network('UPSTREAM_FIRST_TOKEN_TIMEOUT'), 'switch', 'first token timeout'],
     ['truncated stream', network('UPSTREAM_STREAM_TRUNCATED'), 'retry', 'truncated stream'],
     ['bad certificate', network('CERT_HAS_EXPIRED'), 'switch', 'TLS certificate error'],
     ['ETIMEDOUT', network('ETIMEDOUT'), 'retry', 'timeout'],
@@ -111,9 +111,10 @@ group('parseRetryAfter', () => {
     expect(parseRetryAfter('Thu, 01 Jan 1970 00:01:40 GMT', 40_000)).toBe(60_000);
   });
 
-  // Date.parse alone reads "-5" or "1.5" as dates long past, which would cool a 429'd provider for 0 ms.
-  it('values that are neither delay-seconds nor an HTTP-date ("-5", "1.5", "abc 1") → null', () => {
-    expect(['-5', '1.5', 'abc 1'].map((v) => parseRetryAfter(v, now))).toEqual([null, null, null]);
+  // Date.parse alone reads "-5" as a date long past, which would cool a 429'd provider for 0 ms.
+  it('values that are neither delay-seconds nor an HTTP-date ("-5", "abc 1", "1.") → null; decimal seconds ("1.5") are read', () => {
+    expect(['-5', 'abc 1', '1.'].map((v) => parseRetryAfter(v, now))).toEqual([null, null, null]);
+    expect(parseRetryAfter('1.5', now)).toBe(1500);
   });
 });
 
