@@ -152,8 +152,8 @@ describe('admin', () => {
     const stats = await call(`${gw.url}/admin/stats`);
     expect(stats.status).toBe(200);
     expect(stats.json).toEqual({
-      a: { x: { requests: 1, tokens: expect.any(Number), last_reset: '2026-11-27T18:00:00+08:00', limit_requests: 10, limit_tokens: 1000, tokens_estimated: false, cost: null } },
-      b: { y: { requests: 0, tokens: 0, last_reset: '2026-11-27T00:00:00+08:00', limit_requests: null, limit_tokens: null, tokens_estimated: false, cost: null } },
+      a: { x: { requests: 1, tokens: expect.any(Number), last_reset: '2026-11-27T18:00:00+08:00', limit_requests: 10, limit_tokens: 1000, tokens_estimated: false, cost: null, interrupted_streams: 0 } },
+      b: { y: { requests: 0, tokens: 0, last_reset: '2026-11-27T00:00:00+08:00', limit_requests: null, limit_tokens: null, tokens_estimated: false, cost: null, interrupted_streams: 0 } },
     });
   });
 

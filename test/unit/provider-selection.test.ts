@@ -163,7 +163,7 @@ function modelFrom(providers: Array<Record<string, unknown>>): ModelConfig {
 }
 
 describe('planRoute', () => {
-  const view = { coolingUntil: () => 0, rr: new Map<string, number>() };
+  const view = { avoid: () => null, rr: new Map<string, number>() };
   const plan = (m: ReturnType<typeof modelFrom>, promptTokens: number | null = null) => planRoute(m, { endpoint: '/chat/completions', promptTokens }, { ...view, rr: new Map() });
 
   it('excludes disabled providers and keeps the file order among equals', () => {
@@ -197,10 +197,26 @@ describe('planRoute', () => {
     expect(all.ok && all.order.map((p) => p.name)).toEqual(['small', 'large']);
   });
 
-  it('puts providers that are cooling down last', () => {
+  it('puts providers that are cooling down after failures last', () => {
     const m = modelFrom([{ name: 'a', priority: 1 }, { name: 'b', priority: 2 }]);
-    const r = planRoute(m, { endpoint: '/chat/completions', promptTokens: null }, { coolingUntil: (id) => (id.endsWith('/a') ? 99 : 0), rr: new Map() });
+    const r = planRoute(m, { endpoint: '/chat/completions', promptTokens: null }, {
+      avoid: (id) => (id.endsWith('/a') ? { until: 99, reason: 'failed', hard: false } : null), rr: new Map(),
+    });
     expect(r.ok && r.order.map((p) => p.name)).toEqual(['b', 'a']);
+  });
+
+  it('leaves out providers waiting out a rate limit, and says when the first is back when all are', () => {
+    const m = modelFrom([{ name: 'a', priority: 1 }, { name: 'b', priority: 2 }]);
+    const waits: Record<string, number> = { a: 500, b: 300 };
+    const avoid = (only: string[]) => (id: string) => {
+      const name = id.split('/')[1]!;
+      return only.includes(name) ? { until: waits[name]!, reason: 'rate_limited' as const, hard: true } : null;
+    };
+    const one = planRoute(m, { endpoint: '/chat/completions', promptTokens: null }, { avoid: avoid(['a']), rr: new Map() });
+    expect(one.ok && one.order.map((p) => p.name)).toEqual(['b']);
+    expect(one.ok && one.waiting.map((w) => [w.provider.name, w.until])).toEqual([['a', 500]]);
+    const all = planRoute(m, { endpoint: '/chat/completions', promptTokens: null }, { avoid: avoid(['a', 'b']), rr: new Map() });
+    expect(all).toMatchObject({ ok: false, why: 'waiting', until: 300 });
   });
 });
 
@@ -212,7 +228,10 @@ describe('HealthBook', () => {
     expect(h.coolingUntil('m/a', 30_999)).toBe(31_000);
     expect(h.coolingUntil('m/a', 31_000)).toBe(0);
     expect(h.coolingUntil('m/a', 40_000)).toBe(0);
-    expect(h.get('m/a')).toEqual({ cooldownUntil: 31_000, consecutiveFailures: 1, lastError: '503', lastErrorAt: 1_000, lastLatencyMs: null });
+    expect(h.get('m/a')).toEqual({
+      cooldownUntil: 31_000, cooldownReason: 'failed', cooldownSource: null, probe: 'due', probeSince: 0,
+      consecutiveFailures: 1, lastError: '503', lastErrorAt: 1_000, lastLatencyMs: null,
+    });
   });
 
   it('an unknown id is not cooling', () => {
