@@ -132,6 +132,29 @@ describe.skipIf(!haveBrowser)('the dashboard in a real browser', () => {
     await page.close();
   });
 
+  it('shows what agents need: a rate-limited provider with what set its cooldown, affinity share, interrupted streams', async () => {
+    const gw = await startGatewayFromFile(configFile(config({ admin_key: ADMIN })));
+    opened.push(gw);
+    const page = await open(gw);
+    await page.fill('#key', ADMIN);
+    await page.click('#login button[type=submit]');
+    await page.locator('[data-provider="primary"] [data-agent]').waitFor();
+    // One session of four requests: the first is new, three follow the pin.
+    for (let i = 0; i < 4; i++) await call(`${gw.url}/v1/chat/completions`, { body: chat('gpt-4o', { prompt_cache_key: 'agent-1' }) });
+    await page.waitForFunction(() => /affinity 75% of 4/.test(document.querySelector('[data-provider="primary"] [data-agent]')?.textContent ?? ''), null, { timeout: 8000 });
+    // A stream cut after its first content.
+    double.script('primary', { chunks: 6, dropAfterChunks: 3 });
+    await call(`${gw.url}/v1/chat/completions`, { body: chat('gpt-4o', { stream: true, prompt_cache_key: 'agent-1' }) });
+    await page.waitForFunction(() => /interrupted streams 1/.test(document.querySelector('[data-provider="primary"] [data-agent]')?.textContent ?? ''), null, { timeout: 8000 });
+    // A 429 that says when to come back.
+    double.script('primary', { status: 429, headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '2m0s' } });
+    await call(`${gw.url}/v1/chat/completions`, { body: chat('gpt-4o', { prompt_cache_key: 'agent-1' }) });
+    const badge = page.locator('[data-provider="primary"] [data-state="cooling"]');
+    await badge.waitFor({ timeout: 8000 });
+    expect(await badge.textContent()).toMatch(/^rate-limited until .+ \(x-ratelimit-reset\)$/);
+    await page.close();
+  });
+
   it('reloads the configuration, showing every error of a broken file', async () => {
     const path = configFile(config({ admin_key: ADMIN }));
     const gw = await startGatewayFromFile(path);
