@@ -26,12 +26,19 @@ export function waitFromHeaders(status: number, headers: Headers, now: number): 
   const openai = fromResets(headers, ['requests', 'tokens'], (k) => `x-ratelimit-reset-${k}`, (k) => `x-ratelimit-remaining-${k}`, parseResetDuration);
   if (openai !== null) return wait(openai, 'x-ratelimit-reset');
   const kinds = ['requests', 'tokens', 'input-tokens', 'output-tokens'];
-  const anthropic = fromResets(headers, kinds, (k) => `anthropic-ratelimit-${k}-reset`, (k) => `anthropic-ratelimit-${k}-remaining`, (v) => {
-    const at = Date.parse(v);
-    return /^\d{4}-\d\d-\d\dT/.test(v) && Number.isFinite(at) ? Math.max(0, at - now) : null;
-  });
+  const anthropic = fromResets(headers, kinds, (k) => `anthropic-ratelimit-${k}-reset`, (k) => `anthropic-ratelimit-${k}-remaining`, (v) => parseResetAt(v, now));
   if (anthropic !== null) return wait(anthropic, 'anthropic-ratelimit-reset');
   return null;
+}
+
+/**
+ * An RFC 3339 timestamp (`2026-11-28T21:00:05Z`, `…05.5+01:00`) as ms from `now`, 0 when past. The
+ * offset is required: Date.parse reads a time without one in the machine's local zone.
+ */
+function parseResetAt(v: string, now: number): number | null {
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)$/i.test(v)) return null;
+  const at = Date.parse(v);
+  return Number.isFinite(at) ? Math.max(0, at - now) : null;
 }
 
 /**
@@ -73,11 +80,13 @@ export function parseRetryAfter(value: string, now: number): number | null {
   const v = value.trim();
   if (v.length > MAX_VALUE) return null;
   if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  // Otherwise only an HTTP-date (`Wed, 21 Oct 2015 07:28:00 GMT` or an obsolete form that starts
-  // with a day name): Date.parse alone would read "-5" as a date long past.
-  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /.test(v)) return null;
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? null : Math.max(0, at - now);
+  // Otherwise only an HTTP-date (`Wed, 21 Oct 2015 07:28:00 GMT`, or the obsolete
+  // `Wednesday, 21-Oct-15 07:28:00 GMT` and `Wed Oct 21 07:28:00 2015`), each starting with a day
+  // name: Date.parse alone would read "-5" as a date long past.
+  if (!/^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)(?:day|sday|nesday|rsday|urday)?,? /.test(v)) return null;
+  // An HTTP-date is always GMT; asctime's form names no zone, and Date.parse would read it as local.
+  const at = Date.parse(/(?:GMT|UTC|Z|[+-]\d{4})$/i.test(v) ? v : `${v} GMT`);
+  return Number.isFinite(at) ? Math.max(0, at - now) : null;
 }
 
 function value(headers: Headers, name: string): string | null {
