@@ -191,11 +191,15 @@ export function messageToChat(json: unknown, created: number): Json | null {
 // Stream: Messages events → chat chunks
 // ---------------------------------------------------------------------------------------------
 
+/** The SSE comment a chat stream from Anthropic carries when the model starts thinking (`stream/first-content.ts`). */
+export const THINKING_COMMENT = ': thinking\n\n';
+
 /**
  * One stream's state: each Messages event in, the chat chunks it gives out (as SSE `data:`
  * lines). Text pieces come out in the canonical chunk form the gateway reads without a parse.
  * `message_stop` gives the usage chunk and `[DONE]`; an `error` event gives a chat error event.
  */
+
 export class AnthropicChunks {
   private id = '';
   private model = '';
@@ -203,6 +207,7 @@ export class AnthropicChunks {
   private readonly toolIndex = new Map<number, number>();
   private finish: string | null = null;
   private ended = false;
+  private thinking = false;
 
   constructor(private readonly created: number) {}
 
@@ -237,6 +242,12 @@ export class AnthropicChunks {
       case 'content_block_delta': {
         const d = isObject(e.delta) ? e.delta : {};
         if (d.type === 'text_delta' && typeof d.text === 'string') return this.text(d.text);
+        // Thinking is no chat content, but it is the model at work: one comment says so, so the
+        // first-token wait (SPEC §9) ends here rather than failing a model that thinks long.
+        if (d.type === 'thinking_delta' && !this.thinking) {
+          this.thinking = true;
+          return THINKING_COMMENT;
+        }
         if (d.type === 'input_json_delta' && typeof d.partial_json === 'string' && typeof e.index === 'number') {
           const index = this.toolIndex.get(e.index);
           if (index === undefined || d.partial_json === '') return '';
@@ -265,7 +276,7 @@ export class AnthropicChunks {
         return `data: ${JSON.stringify({ error: { message: typeof err.message === 'string' ? err.message : 'The provider reported an error.', type: typeof err.type === 'string' ? err.type : 'api_error', param: null, code: null } })}\n\n`;
       }
       default:
-        // ping, thinking blocks, signatures: nothing a chat client takes.
+        // ping, thinking block starts, signatures: nothing a chat client takes.
         return '';
     }
   }

@@ -1,6 +1,8 @@
 import type { SseEvent } from './sse.js';
 import { textOnlyChunk } from './convert.js';
 
+const THINKING = Buffer.from(': thinking');
+
 /**
  * What an event of a stream that has sent nothing yet means for the first-token wait (SPEC §9):
  * `lifecycle` frames (a role-only chunk, `message_start`, `ping`, `response.created`, comments)
@@ -16,7 +18,8 @@ const MAX_PARSED = 256 * 1024;
 /** Chat Completions chunks (and legacy completions): what every non-native upstream stream is read as. */
 export function chatProgress(e: SseEvent): Progress {
   const data = e.data;
-  if (data === null) return 'lifecycle';
+  // A comment is a keep-alive, but for the one that says the model began thinking (Anthropic's adapter).
+  if (data === null) return e.includes(THINKING) ? 'content' : 'lifecycle';
   if (data === '[DONE]' || data.length > MAX_PARSED) return 'content';
   const text = textOnlyChunk(data);
   if (text !== null) return text === '' ? 'lifecycle' : 'content';

@@ -115,6 +115,18 @@ describe('a stall before the first token fails over within first_token_timeout',
     expect(final.content).toEqual([expect.objectContaining({ type: 'text', text: 'Hello from good' })]);
   });
 
+  it('a model that thinks longer than the wait is not a stall: its thinking (hidden from a chat client) ends the wait', async () => {
+    const gw = await gateway({ type: 'anthropic', api_key: 'sk-ant-slow-secret', model: 'claude-upstream' });
+    // message_start, ping, the thinking block's start, its first delta: then 800 ms of more thinking.
+    fx.double.script('slow', { thinking: 'Let me think about this carefully.', stallAfterChunks: { after: 4, ms: 800 } });
+    const s = await readStream(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }), auth);
+    expect(s.headers['x-gateway-provider']).toBe('slow');
+    const text = s.data.filter((d) => d !== '[DONE]').map((d) => JSON.parse(d).choices?.[0]?.delta?.content ?? '').join('');
+    expect(text).toBe('Hello from slow');
+    expect(s.text).not.toContain('think about');
+    expect(fx.double.received('good')).toHaveLength(0);
+  });
+
   it('Responses client on a native Responses provider: response.created is held, and sent once', async () => {
     const gw = await gateway({ native_responses: true });
     fx.double.script('slow', { stallAfterRole: true });
