@@ -75,7 +75,11 @@ export class Affinity {
    */
   served(key: string, pin: Pin | null, providerId: string, ttlMs: number): AffinityResult {
     if (pin === null || pin.provider !== providerId || this.now() - pin.at > ttlMs / 4) {
-      this.pins().set(key, providerId, ttlMs).catch(() => undefined);
+      try {
+        this.pins().set(key, providerId, ttlMs).catch(() => undefined);
+      } catch {
+        // A pin not written costs only the hint.
+      }
     }
     const result: AffinityResult = pin === null ? 'new' : pin.provider === providerId ? 'hit' : 'miss';
     this.count(providerId, result === 'hit');

@@ -286,3 +286,171 @@ describe('HealthBook', () => {
     expect(h.get('m/new')).toBeUndefined();
   });
 });
+
+describe('session pins and avoidance (SPEC §9)', () => {
+  /** Runs `calls` unpinned orders on `rr` and returns the heads. */
+  const unpinnedHeads = (list: readonly Selectable[], rr: RoundRobinState, calls: number, cool: (id: string) => number = none): string[] =>
+    Array.from({ length: calls }, () => ids(orderProviders(list, cool, rr))[0] ?? '');
+
+  describe('orderProviders with a pinned provider', () => {
+    const list = [P('a', 1, 10), P('b', 1, 30), P('c', 1, 10), P('x', 2, 50)];
+
+    it('a pinned id in the first tier comes first, the rest of the tier by weight, then the next tiers', () => {
+      expect(ids(orderProviders(list, none, new Map(), 'a'))).toEqual(['a', 'b', 'c', 'x']);
+      expect(ids(orderProviders(list, none, new Map(), 'c'))).toEqual(['c', 'b', 'a', 'x']);
+    });
+
+    it('does not advance the round-robin: the state is unchanged and the next unpinned pick is what it would have been', () => {
+      const rr: RoundRobinState = new Map();
+      const reference: RoundRobinState = new Map();
+      // Move both states somewhere non-trivial first.
+      expect(unpinnedHeads(list, rr, 3)).toEqual(unpinnedHeads(list, reference, 3));
+      const before = [...rr.entries()];
+      expect(before.length).toBe(3);
+      for (let i = 0; i < 5; i++) expect(ids(orderProviders(list, none, rr, 'c'))[0]).toBe('c');
+      expect([...rr.entries()]).toEqual(before);
+      // The unpinned picks carry on exactly as if the pinned requests had not been.
+      const after = unpinnedHeads(list, rr, 10);
+      expect(after).toEqual(unpinnedHeads(list, reference, 10));
+      expect([...rr.entries()]).toEqual([...reference.entries()]);
+    });
+
+    it('a pinned id on a fresh state leaves it empty', () => {
+      const rr: RoundRobinState = new Map();
+      orderProviders(list, none, rr, 'b');
+      expect(rr.size).toBe(0);
+    });
+
+    it('a pinned id in a lower tier is ignored: the normal pick, and the round-robin advances', () => {
+      const rr: RoundRobinState = new Map();
+      const reference: RoundRobinState = new Map();
+      for (let i = 0; i < 6; i++) {
+        expect(ids(orderProviders(list, none, rr, 'x'))).toEqual(ids(orderProviders(list, none, reference)));
+      }
+      expect(rr.size).toBe(3);
+      expect([...rr.entries()]).toEqual([...reference.entries()]);
+      // Weights 10/30/10: the first two picks are b then a (the round-robin's), never x.
+      expect(unpinnedHeads(list, new Map(), 2)).toEqual(['b', 'a']);
+      const fresh: RoundRobinState = new Map();
+      expect([0, 1].map(() => ids(orderProviders(list, none, fresh, 'x'))[0])).toEqual(['b', 'a']);
+    });
+
+    it('a pinned id in a lower tier does not move it within its tier either (that tier stays by weight)', () => {
+      const tiers = [P('a', 1, 10), P('b', 1, 10), P('x', 2, 50), P('y', 2, 10)];
+      expect(ids(orderProviders(tiers, none, new Map(), 'y'))).toEqual(['a', 'b', 'x', 'y']);
+    });
+
+    it('a pinned id that is cooling is ignored: the normal pick among the ready ones, round-robin advanced, the pinned one last', () => {
+      const cool = (id: string): number => (id === 'a' ? 9_000 : 0);
+      const rr: RoundRobinState = new Map();
+      const reference: RoundRobinState = new Map();
+      for (let i = 0; i < 4; i++) {
+        const order = ids(orderProviders(list, cool, rr, 'a'));
+        expect(order).toEqual(ids(orderProviders(list, cool, reference)));
+        expect(order[order.length - 1]).toBe('a');
+        expect(order[0]).not.toBe('a');
+      }
+      expect([...rr.keys()].sort()).toEqual(['b', 'c']);
+      expect([...rr.entries()]).toEqual([...reference.entries()]);
+    });
+
+    it('when the whole first tier cools, a pinned id in the next (now first usable) tier is honoured', () => {
+      const two = [P('a', 1, 10), P('x', 2, 10), P('y', 2, 30)];
+      const cool = (id: string): number => (id === 'a' ? 1 : 0);
+      const rr: RoundRobinState = new Map();
+      expect(ids(orderProviders(two, cool, rr, 'x'))).toEqual(['x', 'y', 'a']);
+      expect(rr.size).toBe(0);
+    });
+
+    it('pinned null or an unknown id behaves as no pin', () => {
+      const withNull: RoundRobinState = new Map();
+      const unknown: RoundRobinState = new Map();
+      const plain: RoundRobinState = new Map();
+      for (let i = 0; i < 8; i++) {
+        const expected = ids(orderProviders(list, none, plain));
+        expect(ids(orderProviders(list, none, withNull, null))).toEqual(expected);
+        expect(ids(orderProviders(list, none, unknown, 'nope'))).toEqual(expected);
+      }
+      expect([...withNull.entries()]).toEqual([...plain.entries()]);
+      expect([...unknown.entries()]).toEqual([...plain.entries()]);
+    });
+  });
+
+  describe('planRoute with avoidance and pins', () => {
+    const req = { endpoint: '/chat/completions' as const, promptTokens: null };
+    const nameOf = (id: string): string => id.split('/')[1]!;
+    type Av = { until: number; reason: 'rate_limited' | 'failed'; hard: boolean };
+    const avoiding = (table: Record<string, Av>) => (id: string): Av | null => table[nameOf(id)] ?? null;
+    const hard = (until: number): Av => ({ until, reason: 'rate_limited', hard: true });
+    const soft = (until: number): Av => ({ until, reason: 'failed', hard: false });
+
+    it('hard-avoided providers are left out and listed in waiting; soft-avoided ones come last', () => {
+      const m = modelFrom([{ name: 'a', priority: 1 }, { name: 'b', priority: 1 }, { name: 'c', priority: 2 }, { name: 'd', priority: 2 }]);
+      const r = planRoute(m, req, { avoid: avoiding({ a: hard(5_000), b: soft(7_000), d: hard(3_000) }), rr: new Map() });
+      expect(r.ok).toBe(true);
+      if (!r.ok) return;
+      expect(r.order.map((p) => p.name)).toEqual(['c', 'b']);
+      expect(r.waiting.map((w) => [w.provider.name, w.until])).toEqual([['a', 5_000], ['d', 3_000]]);
+      expect(r.waiting.every((w) => m.providers.includes(w.provider))).toBe(true);
+    });
+
+    it('soft-avoided ones come after ready ones of every tier, by priority then soonest end', () => {
+      const m = modelFrom([{ name: 'a', priority: 1 }, { name: 'b', priority: 1 }, { name: 'c', priority: 2 }, { name: 'd', priority: 3 }]);
+      const r = planRoute(m, req, { avoid: avoiding({ a: soft(9_000), b: soft(2_000), c: soft(1_000) }), rr: new Map() });
+      expect(r.ok && r.order.map((p) => p.name)).toEqual(['d', 'b', 'a', 'c']);
+      expect(r.ok && r.waiting).toEqual([]);
+    });
+
+    it('when all are hard-avoided the plan is waiting until the earliest', () => {
+      const m = modelFrom([{ name: 'a', priority: 1 }, { name: 'b', priority: 2 }, { name: 'c', priority: 3 }]);
+      const r = planRoute(m, req, { avoid: avoiding({ a: hard(900), b: hard(300), c: hard(600) }), rr: new Map() });
+      expect(r.ok).toBe(false);
+      if (r.ok || r.why !== 'waiting') throw new Error(`expected waiting, got ${JSON.stringify(r)}`);
+      expect(r.until).toBe(300);
+      expect(r.waiting.map((w) => [w.provider.name, w.until])).toEqual([['a', 900], ['b', 300], ['c', 600]]);
+    });
+
+    it('one soft-avoided provider among hard ones keeps the plan open', () => {
+      const m = modelFrom([{ name: 'a', priority: 1 }, { name: 'b', priority: 2 }]);
+      const r = planRoute(m, req, { avoid: avoiding({ a: hard(900), b: soft(300) }), rr: new Map() });
+      expect(r.ok && r.order.map((p) => p.name)).toEqual(['b']);
+      expect(r.ok && r.waiting.map((w) => w.provider.name)).toEqual(['a']);
+    });
+
+    it("the view's pin puts the pinned provider first and leaves the round-robin alone", () => {
+      const m = modelFrom([{ name: 'a', priority: 1, weight: 10 }, { name: 'b', priority: 1, weight: 30 }, { name: 'c', priority: 2 }]);
+      const pinnedId = m.providers.find((p) => p.name === 'a')!.id;
+      const rr: RoundRobinState = new Map();
+      const r = planRoute(m, req, { avoid: () => null, rr, pinned: pinnedId });
+      expect(r.ok && r.order.map((p) => p.name)).toEqual(['a', 'b', 'c']);
+      expect(rr.size).toBe(0);
+    });
+
+    it('a pinned provider that is hard-avoided is left out; soft-avoided, it goes last and the round-robin picks', () => {
+      const m = modelFrom([{ name: 'a', priority: 1, weight: 10 }, { name: 'b', priority: 1, weight: 30 }, { name: 'c', priority: 1, weight: 20 }]);
+      const bId = m.providers.find((p) => p.name === 'b')!.id;
+      const rrHard: RoundRobinState = new Map();
+      const h = planRoute(m, req, { avoid: avoiding({ b: hard(1_000) }), rr: rrHard, pinned: bId });
+      // a (10) and c (20) share the round-robin: c is picked first.
+      expect(h.ok && h.order.map((p) => p.name)).toEqual(['c', 'a']);
+      expect(h.ok && h.waiting.map((w) => w.provider.name)).toEqual(['b']);
+      expect(rrHard.size).toBe(2);
+      const rrSoft: RoundRobinState = new Map();
+      const s = planRoute(m, req, { avoid: avoiding({ b: soft(1_000) }), rr: rrSoft, pinned: bId });
+      expect(s.ok && s.order.map((p) => p.name)).toEqual(['c', 'a', 'b']);
+      expect(rrSoft.size).toBe(2);
+    });
+
+    it('with a real HealthBook: a rate-limited provider waits, one being probed by another request is avoided', () => {
+      const m = modelFrom([{ name: 'a', priority: 1 }, { name: 'b', priority: 1 }, { name: 'c', priority: 2 }]);
+      const id = (n: string): string => m.providers.find((p) => p.name === n)!.id;
+      const health = new HealthBook();
+      health.recordFailure(id('a'), 0, 10_000, '429', 'rate_limited');
+      health.recordFailure(id('b'), 0, 1_000, '503');
+      expect(health.beginTry(id('b'), 2_000)).toBe('probe');
+      const r = planRoute(m, req, { avoid: (pid) => health.avoid(pid, 2_500), rr: new Map() });
+      expect(r.ok && r.order.map((p) => p.name)).toEqual(['c', 'b']);
+      expect(r.ok && r.waiting.map((w) => [w.provider.name, w.until])).toEqual([['a', 10_000]]);
+    });
+  });
+});
