@@ -1,16 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { SqlitePins } from '../../src/usage/pins.js';
 import { RedisStore } from '../../src/usage/redis-store.js';
 import { openSql, type Sql } from '../../src/usage/sqlite-driver.js';
-import { SqliteStore } from '../../src/usage/sqlite-store.js';
 import type { UsageStore } from '../../src/usage/store.js';
+import { dropPrefix, storeFactories, useStores } from '../helpers/stores.js';
 
 /**
  * Session pins (SPEC §9) in the usage store: the same contract over SQLite and Redis, then what
@@ -19,82 +16,15 @@ import type { UsageStore } from '../../src/usage/store.js';
  */
 const redisUrl = inject('redisUrl');
 
-/** Deletes every key under `prefix` (the tests' Redis is shared by the test files). */
-async function dropPrefix(prefix: string): Promise<void> {
-  const raw = new Redis(redisUrl as string, { lazyConnect: true });
-  try {
-    await raw.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await raw.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await raw.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    raw.disconnect();
-  }
-}
-
-interface Harness {
-  /** Opens a store (another one on the same file or prefix when called again). */
-  open(): Promise<UsageStore>;
-  /** Frees what the harness made. Stores are closed before. */
-  cleanup(): Promise<void>;
-}
-
-function sqliteHarness(): Harness {
-  const dir = mkdtempSync(join(tmpdir(), 'pins-contract-'));
-  return {
-    open: async () => new SqliteStore(join(dir, 'usage.db'), { flushMs: 20 }),
-    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
-
-function redisHarness(): Harness {
-  const prefix = `test:${randomUUID()}:`;
-  return {
-    open: async () => {
-      const s = new RedisStore(redisUrl as string, prefix);
-      try {
-        await s.ready(5000);
-      } catch (err) {
-        await s.close();
-        throw err;
-      }
-      return s;
-    },
-    cleanup: () => dropPrefix(prefix),
-  };
-}
-
-const factories: Array<{ name: 'sqlite' | 'redis'; make: () => Harness }> = [
-  { name: 'sqlite', make: sqliteHarness },
-  { name: 'redis', make: redisHarness },
-];
-
 const MINUTE = 60_000;
 
-describe.each(factories)('PinStore contract: $name', ({ name, make }) => {
+describe.each(storeFactories(redisUrl ?? undefined))('PinStore contract: $name', ({ name, make }) => {
   describe.skipIf(name === 'redis' && !redisUrl)(`${name} pins`, () => {
-    let harness: Harness;
-    let opened: UsageStore[];
+    const stores = useStores(make);
     let store: UsageStore;
-
-    const open = async (): Promise<UsageStore> => {
-      const s = await harness.open();
-      opened.push(s);
-      return s;
-    };
-
-    beforeEach(async () => {
-      harness = make();
-      opened = [];
-      store = await open();
-    });
-
-    afterEach(async () => {
-      for (const s of opened) await s.close();
-      await harness.cleanup();
+    const open = stores.open;
+    beforeEach(() => {
+      store = stores.store();
     });
 
     it('an unknown key has no pin, and an empty store counts none', async () => {
@@ -254,7 +184,7 @@ describe.skipIf(!redisUrl)('RedisPins only', () => {
 
   afterEach(async () => {
     for (const s of opened.splice(0)) await s.close();
-    for (const p of prefixes.splice(0)) await dropPrefix(p);
+    for (const p of prefixes.splice(0)) await dropPrefix(redisUrl as string, p);
   });
 
   it('two instances on one Redis see each other’s pins, and prefixes keep two gateways apart', async () => {

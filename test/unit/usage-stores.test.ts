@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { RedisStore } from '../../src/usage/redis-store.js';
 import { SqliteStore } from '../../src/usage/sqlite-store.js';
+import { storeFactories, useStores } from '../helpers/stores.js';
 import { StoreUnavailableError, type Limits, type PeriodRef, type ReserveResult, type UsageStore } from '../../src/usage/store.js';
 
 const redisUrl = inject('redisUrl');
@@ -15,48 +16,6 @@ const START = Date.parse('2026-11-27T00:00:00.000Z');
 const ref = (providerId = 'model-a/p1', start = START): PeriodRef => ({ providerId, start, end: start + DAY });
 const HOLD_MS = 60_000;
 const requestsOnly = (n: number): Limits => ({ requests: n, tokens: null });
-
-/** One store implementation under test: opens stores of a fresh, isolated namespace per test. */
-interface Harness {
-  kind: 'sqlite' | 'redis';
-  /** Opens a store (another one on the same namespace when called again). */
-  open(): Promise<UsageStore>;
-  /** Frees what the harness made (temp files). Stores are closed before. */
-  cleanup(): void;
-}
-
-function sqliteHarness(): Harness {
-  const dir = mkdtempSync(join(tmpdir(), 'usage-contract-'));
-  const path = join(dir, 'usage.db');
-  return {
-    kind: 'sqlite',
-    open: async () => new SqliteStore(path, { flushMs: 20 }),
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
-
-function redisHarness(): Harness {
-  const prefix = `test:${randomUUID()}:`;
-  return {
-    kind: 'redis',
-    open: async () => {
-      const s = new RedisStore(redisUrl as string, prefix);
-      try {
-        await s.ready(5000);
-      } catch (err) {
-        await s.close();
-        throw err;
-      }
-      return s;
-    },
-    cleanup: () => undefined,
-  };
-}
-
-const factories: Array<{ name: 'sqlite' | 'redis'; make: () => Harness }> = [
-  { name: 'sqlite', make: sqliteHarness },
-  { name: 'redis', make: redisHarness },
-];
 
 async function reserveN(store: UsageStore, r: PeriodRef, limits: Limits, n: number, holdMs = HOLD_MS): Promise<ReserveResult[]> {
   const out: ReserveResult[] = [];
@@ -69,27 +28,13 @@ function tokenOf(r: ReserveResult): string {
   return r.token;
 }
 
-describe.each(factories)('UsageStore contract: $name', ({ name, make }) => {
+describe.each(storeFactories(redisUrl ?? undefined))('UsageStore contract: $name', ({ name, make }) => {
   describe.skipIf(name === 'redis' && !redisUrl)(`${name} store`, () => {
-    let harness: Harness;
-    let opened: UsageStore[];
+    const stores = useStores(make);
     let store: UsageStore;
-
-    const open = async (): Promise<UsageStore> => {
-      const s = await harness.open();
-      opened.push(s);
-      return s;
-    };
-
-    beforeEach(async () => {
-      harness = make();
-      opened = [];
-      store = await open();
-    });
-
-    afterEach(async () => {
-      for (const s of opened) await s.close();
-      harness.cleanup();
+    const open = stores.open;
+    beforeEach(() => {
+      store = stores.store();
     });
 
     it('has the right kind and is healthy', async () => {
