@@ -85,8 +85,17 @@ export interface NativeStreamWatcher {
  * to them untranslated, with only `model` rewritten, and answers come back as they are, naming
  * the client's model.
  */
+/**
+ * What an event of a stream that has sent nothing yet means for the first-token wait (SPEC §9):
+ * `lifecycle` frames are held back, `content` (text, a tool call, reasoning, the end) lets the
+ * stream through, an `error` fails the try.
+ */
+export type Progress = 'lifecycle' | 'content' | 'error';
+
 export interface NativePassThrough {
   readonly endpoint: '/responses' | '/messages';
+  /** Reads one event (its `event:` name and data) of such a provider's stream before its first content. */
+  progress(event: string | null, data: string | null): Progress;
   /** Client headers such a provider also gets (`anthropic-beta`). */
   readonly forwardHeaders?: readonly string[];
   /** The provider speaks the format and can answer the way the client asked (else it is translated for). */

@@ -27,3 +27,17 @@ export function truncate(s: string, max: number): string {
 export function sse(type: string, data: Json): string {
   return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
+
+/** Data read before a stream's first content is parsed only up to this size; larger is content (it carries something). */
+const MAX_PROGRESS_DATA = 256 * 1024;
+
+/** An event's data as an object, for the first-token wait: undefined when absent, too large or not a JSON object. */
+export function progressData(data: string | null): Json | undefined {
+  if (data === null || data.length > MAX_PROGRESS_DATA) return undefined;
+  try {
+    const v: unknown = JSON.parse(data);
+    return isObject(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { anthropicError, anthropicToChat, AnthropicStream, chatToAnthropic } from './anthropic.js';
 import type { ClientFormat, ParseResult } from './format.js';
-import { nativeMessage, NativeMessagesStream } from './anthropic/native.js';
+import { messagesProgress, nativeMessage, NativeMessagesStream } from './anthropic/native.js';
 
 /** Ids unique per process (a random prefix) and across instances: a counter after it costs no random bytes per request. */
 const ID_PREFIX = randomBytes(12).toString('base64url');
@@ -31,6 +31,7 @@ export const messagesFormat: ClientFormat = {
     // Betas change what a body means (context management, effort…): the provider must hear them.
     forwardHeaders: ['anthropic-beta'],
     accepts: (p, clientStream) => p.type === 'anthropic' && (clientStream ? p.stream_support : p.non_stream_support),
+    progress: messagesProgress,
     body: (client) => client,
     answer: (json, ctx) => nativeMessage(json, ctx.model),
     stream: (ctx) => new NativeMessagesStream(ctx.model),

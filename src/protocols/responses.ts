@@ -5,7 +5,7 @@ import { openAiError } from './openai.js';
 import { chatToResponse, type ResponseContext } from './responses/answer.js';
 import { responsesToChat, type ResponsesRequest } from './responses/request.js';
 import { ResponsesStream } from './responses/stream.js';
-import { countedUsage, nativeBody, NativeResponsesStream } from './responses/native.js';
+import { countedUsage, nativeBody, NativeResponsesStream, responsesProgress } from './responses/native.js';
 import { isObject } from './json.js';
 
 export { responsesToChat, RESPONSES_LIMITS } from './responses/request.js';
@@ -82,6 +82,7 @@ export function responsesFormat(opts: ResponsesFormatOptions = {}): ClientFormat
     native: {
       endpoint: '/responses',
       accepts: (p, clientStream) => p.native_responses && (clientStream ? p.stream_support : p.non_stream_support),
+      progress: responsesProgress,
       body: () => nativeBody(raw, history),
       answer(json, ctx) {
         if (!isObject(json)) return { body: json, usage: null };

@@ -1,16 +1,17 @@
+import type { Progress } from '../protocols/format.js';
 import type { SseEvent } from './sse.js';
 import { textOnlyChunk } from './convert.js';
 
 const THINKING = Buffer.from(': thinking');
 
 /**
- * What an event of a stream that has sent nothing yet means for the first-token wait (SPEC §9):
- * `lifecycle` frames (a role-only chunk, `message_start`, `ping`, `response.created`, comments)
- * are held back; `content` (text, a tool call, reasoning, or the stream's end) lets the stream
- * through; an `error` makes the try fail. Read only until the first content, so a few events per
- * stream at most are parsed here.
+ * The first-token wait (SPEC §9) on a chat stream, the format every non-native upstream stream is
+ * read in: a role-only chunk and comments are `lifecycle` (held back), text, a tool call,
+ * reasoning or the end are `content`, an error event is `error`. Native streams are read by their
+ * format (`NativePassThrough.progress`). Read only until the first content, so a few events per
+ * stream at most are parsed.
  */
-export type Progress = 'lifecycle' | 'content' | 'error';
+export type { Progress } from '../protocols/format.js';
 
 /** A parsed event's data is read only up to this size; larger data is content (it carries something). */
 const MAX_PARSED = 256 * 1024;
@@ -40,45 +41,6 @@ export function chatProgress(e: SseEvent): Progress {
   return 'lifecycle';
 }
 
-/** Anthropic Messages events (a native `/v1/messages` stream). */
-export function messagesProgress(e: SseEvent): Progress {
-  const type = e.event ?? typeOf(e.data);
-  if (type === null) return e.hasData ? 'content' : 'lifecycle';
-  if (type === 'error') return 'error';
-  if (type === 'message_start' || type === 'ping') return 'lifecycle';
-  if (type === 'content_block_start') {
-    // An empty text or thinking block is opened before its first delta; a tool call names itself here.
-    const block = parse(e.data ?? '')?.content_block;
-    if (isObject(block) && (block.type === 'text' || block.type === 'thinking') && !nonEmpty(block.text) && !nonEmpty(block.thinking)) return 'lifecycle';
-  }
-  return 'content';
-}
-
-const RESPONSES_LIFECYCLE: ReadonlySet<string> = new Set([
-  'response.created', 'response.in_progress', 'response.queued', 'response.content_part.added', 'response.reasoning_summary_part.added',
-]);
-
-/** Responses API events (a native `/v1/responses` stream). */
-export function responsesProgress(e: SseEvent): Progress {
-  const v = e.data === null ? undefined : parse(e.data);
-  const type = typeof v?.type === 'string' ? v.type : e.event;
-  if (type === null || type === undefined) return e.hasData ? 'content' : 'lifecycle';
-  if (type === 'error' || type === 'response.failed') return 'error';
-  if (RESPONSES_LIFECYCLE.has(type)) return 'lifecycle';
-  if (type === 'response.output_item.added') {
-    // A message or reasoning item is announced before its text; a function call names itself here.
-    const item = v?.item;
-    return isObject(item) && (item.type === 'message' || item.type === 'reasoning') ? 'lifecycle' : 'content';
-  }
-  return 'content';
-}
-
-function typeOf(data: string | null): string | null {
-  if (data === null) return null;
-  const v = parse(data);
-  return typeof v?.type === 'string' ? v.type : null;
-}
-
 function parse(data: string): Record<string, unknown> | undefined {
   if (data.length > MAX_PARSED) return undefined;
   try {
@@ -97,7 +59,3 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** How the first content of an upstream stream is recognised: by the format it streams in. */
-export function progressOf(nativeEndpoint: '/messages' | '/responses' | null): (e: SseEvent) => Progress {
-  return nativeEndpoint === '/messages' ? messagesProgress : nativeEndpoint === '/responses' ? responsesProgress : chatProgress;
-}

@@ -7,7 +7,7 @@ import type { Endpoint } from '../routing/plan.js';
 import type { Quota } from '../usage/quota.js';
 import { conversionFor, type CompletionKind } from '../stream/convert.js';
 import { foldStream, UpstreamStream, type ByteSource } from '../stream/upstream-stream.js';
-import { progressOf, type Progress } from '../stream/first-content.js';
+import { chatProgress, type Progress } from '../stream/first-content.js';
 import type { SseEvent } from '../stream/sse.js';
 import { classify, describe, type TryOutcome } from './classify.js';
 import type { Pools } from './pools.js';
@@ -307,7 +307,7 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, upstream: U
       // A native provider was asked the way the client asked: a stream to a JSON request is no answer.
       if (native && !req.stream) throw Object.assign(new Error('a stream to a JSON request'), { code: 'UPSTREAM_UNEXPECTED_STREAM' });
       // A provider of another kind streams in its own events: read as chat from here on.
-      const stream = await openStream(adapter ? adapter.stream(res.body) : res.body, Math.max(1, firstTokenMs - (deps.now() - started)), progressOf(native ? endpoint as '/messages' | '/responses' : null));
+      const stream = await openStream(adapter ? adapter.stream(res.body) : res.body, Math.max(1, firstTokenMs - (deps.now() - started)), firstContentOf(native ? req.native ?? null : null));
       // Folded here, inside the try, so that a stream that breaks before its end still fails over.
       if (conversionFor(req.stream, true) === 'pass') return { done: true, result: { kind: 'stream', ...served(), stream } };
       const kind: CompletionKind = req.endpoint === '/completions' ? 'text' : 'chat';
@@ -371,6 +371,11 @@ async function openStream(body: ByteSource, waitMs: number, progress: (e: SseEve
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** How a stream's first content is told from its lifecycle frames: by the client's format when the provider speaks it, else as chat. */
+function firstContentOf(native: NativePassThrough | null): (e: SseEvent) => Progress {
+  return native ? (e) => native.progress(e.event, e.data) : chatProgress;
 }
 
 const FIRST_TOKEN_TIMEOUT = { kind: 'network', code: 'UPSTREAM_FIRST_TOKEN_TIMEOUT' } as const;

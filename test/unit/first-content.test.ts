@@ -1,8 +1,15 @@
 import { describe, expect, it, vi, type Mock } from 'vitest';
 import { textOnlyChunk } from '../../src/stream/convert.js';
-import { chatProgress, messagesProgress, progressOf, responsesProgress } from '../../src/stream/first-content.js';
+import { messagesProgress as messagesOf } from '../../src/protocols/anthropic/native.js';
+import { messagesFormat } from '../../src/protocols/messages.js';
+import { responsesProgress as responsesOf } from '../../src/protocols/responses/native.js';
+import { chatProgress } from '../../src/stream/first-content.js';
 import { SseDecoder, type SseEvent } from '../../src/stream/sse.js';
 import { StreamFailure, UpstreamStream, type ByteSource } from '../../src/stream/upstream-stream.js';
+
+/** The formats' readers take an event's name and data: read from a decoded event, as the proxy does. */
+const messagesProgress = (e: SseEvent) => messagesOf(e.event, e.data);
+const responsesProgress = (e: SseEvent) => responsesOf(e.event, e.data);
 
 /**
  * The first-token wait (SPEC §9): which upstream events are lifecycle frames (held back), which
@@ -218,11 +225,10 @@ describe('responsesProgress', () => {
   });
 });
 
-describe('progressOf', () => {
-  it('picks the reader by the native endpoint', () => {
-    expect(progressOf('/messages')).toBe(messagesProgress);
-    expect(progressOf('/responses')).toBe(responsesProgress);
-    expect(progressOf(null)).toBe(chatProgress);
+describe('the native formats read their own events', () => {
+  it('Messages pass-through reads Messages events', () => {
+    expect(messagesFormat.native?.progress('message_start', '{"type":"message_start","message":{}}')).toBe('lifecycle');
+    expect(messagesFormat.native?.progress('content_block_delta', '{"type":"content_block_delta","delta":{"type":"text_delta","text":"Hi"}}')).toBe('content');
   });
 });
 

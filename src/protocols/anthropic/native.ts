@@ -5,8 +5,26 @@
  * blocks, `cache_control` and citations survive both ways. Only `message_start`,
  * `message_delta` and `message_stop` are parsed: they carry the model and the usage.
  */
-import type { CountedUsage, NativeStreamWatcher } from '../format.js';
-import { isObject, type Json } from '../json.js';
+import type { CountedUsage, NativeStreamWatcher, Progress } from '../format.js';
+import { isObject, nonEmptyString, progressData, type Json } from '../json.js';
+
+/**
+ * A Messages event before the stream's first content (SPEC §9): `message_start`, `ping` and the
+ * start of an empty text or thinking block are lifecycle; a tool call names itself in its block's
+ * start, so that is content, as is any delta or the end; `error` fails the try.
+ */
+export function messagesProgress(event: string | null, data: string | null): Progress {
+  const v = progressData(data);
+  const type = event ?? (typeof v?.type === 'string' ? v.type : null);
+  if (type === null) return data === null ? 'lifecycle' : 'content';
+  if (type === 'error') return 'error';
+  if (type === 'message_start' || type === 'ping') return 'lifecycle';
+  if (type === 'content_block_start') {
+    const block = v?.content_block;
+    if (isObject(block) && (block.type === 'text' || block.type === 'thinking') && nonEmptyString(block.text) === null && nonEmptyString(block.thinking) === null) return 'lifecycle';
+  }
+  return 'content';
+}
 
 /** Anthropic usage → the gateway's counted usage (every input token: fresh, cache reads and writes). */
 export function countedMessagesUsage(usage: unknown): CountedUsage | null {

@@ -6,8 +6,31 @@
  * Only the events that carry the whole response (`response.created`, `…completed`…) are parsed:
  * they name the model, and the terminal ones carry the usage.
  */
-import type { CountedUsage, NativeStreamWatcher } from '../format.js';
-import { count, isObject, type Json } from '../json.js';
+import type { CountedUsage, NativeStreamWatcher, Progress } from '../format.js';
+import { count, isObject, progressData, type Json } from '../json.js';
+
+const LIFECYCLE: ReadonlySet<string> = new Set([
+  'response.created', 'response.in_progress', 'response.queued', 'response.content_part.added', 'response.reasoning_summary_part.added',
+]);
+
+/**
+ * A Responses event before the stream's first content (SPEC §9): the response's creation and
+ * progress, and a message or reasoning item announced before its text, are lifecycle; a function
+ * call names itself when it is added, so that is content, as is any delta or the end;
+ * `error` and `response.failed` fail the try.
+ */
+export function responsesProgress(event: string | null, data: string | null): Progress {
+  const v = progressData(data);
+  const type = typeof v?.type === 'string' ? v.type : event;
+  if (type === null) return data === null ? 'lifecycle' : 'content';
+  if (type === 'error' || type === 'response.failed') return 'error';
+  if (LIFECYCLE.has(type)) return 'lifecycle';
+  if (type === 'response.output_item.added') {
+    const item = v?.item;
+    return isObject(item) && (item.type === 'message' || item.type === 'reasoning') ? 'lifecycle' : 'content';
+  }
+  return 'content';
+}
 
 /** Text kept from a native stream's deltas for an estimate when it reports no usage. */
 const SAMPLE_CHARS = 64 * 1024;
