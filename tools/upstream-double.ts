@@ -35,6 +35,12 @@
  *   GET  /_double/received/<provider> what that provider received
  *   GET  /_double/counts               how many requests each provider received
  *   POST /_double/reset               forget scripts and records
+ *
+ * A model slow to its first token: `stallAfterRole` holds a stream after its lifecycle frames, those a
+ * provider sends before any content (chat: the role-only first chunk `delta:{role:"assistant",content:""}`;
+ * `messages`: message_start and ping; `responses`: response.created and response.in_progress; Gemini:
+ * only the headers), for some ms or for good (`true`: until the client leaves), with `: keep-alive`
+ * SSE comments every `keepAliveMs` meanwhile; after a finite stall the stream goes on as it would have.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -79,7 +85,7 @@ export interface Behavior {
    * (the connection stays open until the client leaves).
    */
   stallAfterRole?: number | true;
-  /** While stalled, send an SSE comment (`: keep-alive`) this often (ms). */
+  /** While stalled (`stallAfterRole`, `stallAfterChunks`), send an SSE comment (`: keep-alive`) this often (ms). */
   keepAliveMs?: number;
   /** Streams only: stall `ms` after this many events were written (a silence in the middle of a stream). */
   stallAfterChunks?: { after: number; ms: number };
@@ -682,7 +688,8 @@ function leadingLifecycle(events: ReadonlyArray<unknown>): number {
 
 /**
  * Before the event numbered `written`: the stall of `stallAfterRole` once the `lifecycle` frames
- * are out, or of `stallAfterChunks`, with keep-alive comments meanwhile; over when the client leaves.
+ * are out, or of `stallAfterChunks`, with keep-alive comments meanwhile; over when the client leaves
+ * (both timers cleared then). The headers go out first, so a stall before any event is a stream open and silent.
  */
 async function stallAt(res: ServerResponse, b: Behavior, written: number, lifecycle: number): Promise<void> {
   const ms = b.stallAfterRole !== undefined && written === lifecycle ? b.stallAfterRole
@@ -697,7 +704,7 @@ async function stallAt(res: ServerResponse, b: Behavior, written: number, lifecy
       resolve();
     };
     const timer = ms === true ? undefined : setTimeout(done, ms);
-    const pinger = b.keepAliveMs ? setInterval(() => res.write(': keep-alive\n\n'), b.keepAliveMs) : undefined;
+    const pinger = b.keepAliveMs ? setInterval(() => void (res.destroyed || res.write(': keep-alive\n\n')), b.keepAliveMs) : undefined;
     res.once('close', done);
   });
 }
