@@ -7,6 +7,7 @@
  */
 import { count, isObject, nonEmptyString, type Json } from '../protocols/json.js';
 import { argsObject, dataUrl, imageUrlOf, textOf } from './chat-parts.js';
+import { THINKING_COMMENT } from '../stream/first-content.js';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
 /** `max_tokens` when neither the client nor the provider's `default_max_tokens` says (Anthropic requires one). */
@@ -190,9 +191,6 @@ export function messageToChat(json: unknown, created: number): Json | null {
 // ---------------------------------------------------------------------------------------------
 // Stream: Messages events → chat chunks
 // ---------------------------------------------------------------------------------------------
-
-/** The SSE comment a chat stream from Anthropic carries when the model starts thinking (`stream/first-content.ts`). */
-export const THINKING_COMMENT = ': thinking\n\n';
 
 /**
  * One stream's state: each Messages event in, the chat chunks it gives out (as SSE `data:`

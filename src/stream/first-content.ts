@@ -1,7 +1,10 @@
 import type { Progress } from '../protocols/format.js';
 import type { SseEvent } from './sse.js';
 import { textOnlyChunk } from './convert.js';
+import { isObject, nonEmptyString, progressData } from '../protocols/json.js';
 
+/** The SSE comment a chat stream carries when the model begins thinking (Anthropic's adapter writes it): it ends the wait. */
+export const THINKING_COMMENT = ': thinking\n\n';
 const THINKING = Buffer.from(': thinking');
 
 /**
@@ -13,49 +16,28 @@ const THINKING = Buffer.from(': thinking');
  */
 export type { Progress } from '../protocols/format.js';
 
-/** A parsed event's data is read only up to this size; larger data is content (it carries something). */
-const MAX_PARSED = 256 * 1024;
-
 /** Chat Completions chunks (and legacy completions): what every non-native upstream stream is read as. */
 export function chatProgress(e: SseEvent): Progress {
   const data = e.data;
   // A comment is a keep-alive, but for the one that says the model began thinking (Anthropic's adapter).
   if (data === null) return e.includes(THINKING) ? 'content' : 'lifecycle';
-  if (data === '[DONE]' || data.length > MAX_PARSED) return 'content';
+  if (data === '[DONE]') return 'content';
   const text = textOnlyChunk(data);
   if (text !== null) return text === '' ? 'lifecycle' : 'content';
-  const v = parse(data);
+  // Data too large to read here, or not an object, carries something: content.
+  const v = progressData(data);
   if (v === undefined) return 'content';
   if (v.error != null) return 'error';
   const choices = v.choices;
   if (!Array.isArray(choices) || choices.length === 0) return v.usage != null ? 'content' : 'lifecycle';
   for (const c of choices) {
     if (!isObject(c)) continue;
-    if (c.finish_reason != null || nonEmpty(c.text)) return 'content';
+    if (c.finish_reason != null || nonEmptyString(c.text) !== null) return 'content';
     const d = c.delta;
     if (!isObject(d)) continue;
-    if (nonEmpty(d.content) || nonEmpty(d.reasoning_content) || nonEmpty(d.reasoning) || nonEmpty(d.refusal)) return 'content';
+    if ([d.content, d.reasoning_content, d.reasoning, d.refusal].some((x) => nonEmptyString(x) !== null)) return 'content';
     if (Array.isArray(d.tool_calls) && d.tool_calls.length > 0) return 'content';
     if (isObject(d.function_call)) return 'content';
   }
   return 'lifecycle';
 }
-
-function parse(data: string): Record<string, unknown> | undefined {
-  if (data.length > MAX_PARSED) return undefined;
-  try {
-    const v: unknown = JSON.parse(data);
-    return isObject(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function nonEmpty(v: unknown): boolean {
-  return typeof v === 'string' && v.length > 0;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
