@@ -13,6 +13,13 @@ const until = async (cond: () => boolean, ms = 5000): Promise<void> => {
   while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 };
 
+/**
+ * The longest `/health` may take while the prompts are counted. Counting 300 K-character runs on
+ * the event loop stalls it for seconds; on this 2-core VM, with the suite's other files running,
+ * a responsive gateway was seen at 103 ms, so 100 ms failed now and then without a stall.
+ */
+const RESPONSIVE_MS = 250;
+
 async function healthTimes(url: string, n: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -47,7 +54,7 @@ describe('prompts that are slow to tokenize', () => {
     }));
     const times = await healthTimes(gw.url, 10);
     expect(await pending).toEqual([200, 200, 200]);
-    expect(Math.max(...times)).toBeLessThan(100);
+    expect(Math.max(...times)).toBeLessThan(RESPONSIVE_MS);
   });
 
   it('a client that leaves before the answer, with no configuration at all: the estimate is bounded too', async () => {
@@ -64,6 +71,6 @@ describe('prompts that are slow to tokenize', () => {
     await until(() => usage.length === 3);
     expect(usage).toHaveLength(3);
     for (const u of usage) expect(u.promptTokens).toBeGreaterThan(1000);
-    expect(Math.max(...times)).toBeLessThan(100);
+    expect(Math.max(...times)).toBeLessThan(RESPONSIVE_MS);
   });
 });
