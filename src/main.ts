@@ -40,7 +40,16 @@ async function main(): Promise<void> {
   if (env.REDIS_URL) {
     // Loaded only when used: the Redis client is a fifth of the gateway's memory at rest.
     const { RedisStore } = await import('./usage/redis-store.js');
-    const redis = new RedisStore(env.REDIS_URL);
+    let redis: InstanceType<typeof RedisStore>;
+    try {
+      redis = new RedisStore(env.REDIS_URL);
+    } catch (err) {
+      // A malformed REDIS_URL: its message names the shape expected, never the URL (it may hold a password).
+      log.logger.error(`ERROR ${(err as Error).message}`);
+      log.flush();
+      fail((err as Error).message);
+      return;
+    }
     // Serve even if Redis is down at start: /health says 503, limited providers wait for it.
     await redis.ready().catch(() => log.logger.error('ERROR usage store: Redis is not reachable yet; providers with a quota are skipped until it is'));
     store = redis;

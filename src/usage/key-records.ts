@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import { answerSoon } from './redis-answer.js';
 import { StoreUnavailableError } from './store.js';
 import type { Sql, SqlStatement } from './sqlite-driver.js';
@@ -54,7 +54,7 @@ export class RedisKeyRecords implements KeyRecordStore {
   private readonly records: string;
   private readonly versionKey: string;
 
-  constructor(private readonly redis: Redis, prefix: string) {
+  constructor(private readonly redis: RedisClient, prefix: string) {
     this.records = `${prefix}{keys}:records`;
     this.versionKey = `${prefix}{keys}:version`;
   }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import { answerSoon } from './redis-answer.js';
 import type { Sql, SqlStatement } from './sqlite-driver.js';
 
@@ -69,7 +69,7 @@ export class SqlitePins implements PinStore {
 
 /** In Redis: one string per pin (`<at>:<provider>`), expiring by itself. */
 export class RedisPins implements PinStore {
-  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+  constructor(private readonly redis: RedisClient, private readonly prefix: string) {}
 
   async get(key: string): Promise<{ provider: string; at: number } | null> {
     const st = this.redis.status;
@@ -95,14 +95,18 @@ export class RedisPins implements PinStore {
     await this.redis.set(this.name(key), `${Date.now()}:${provider}`, 'PX', Math.max(1, Math.round(ttlMs))).catch(() => undefined);
   }
 
+  /** Counted by scanning (up to 10,000): each master of a cluster holds some of the pins. */
   async count(): Promise<number> {
     let n = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await answerSoon(this.redis.scan(cursor, 'MATCH', `${this.prefix}pin:*`, 'COUNT', 1000));
-      cursor = next;
-      n += keys.length;
-    } while (cursor !== '0' && n < 10_000);
+    for (const node of 'nodes' in this.redis ? this.redis.nodes('master') : [this.redis]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await answerSoon(node.scan(cursor, 'MATCH', `${this.prefix}pin:*`, 'COUNT', 1000));
+        cursor = next;
+        n += keys.length;
+      } while (cursor !== '0' && n < 10_000);
+      if (n >= 10_000) break;
+    }
     return Math.min(n, 10_000);
   }
 

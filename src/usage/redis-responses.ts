@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import type { ResponseRecordLimits, ResponseStore, ResponseStoreStats } from './response-store.js';
 import { answerSoon as soon } from './redis-answer.js';
 
@@ -56,7 +56,7 @@ purge(now)
 return { redis.call('ZCARD', KEYS[2]), tonumber(redis.call('GET', KEYS[4]) or '0') }
 `;
 
-type Commands = Redis & {
+type Commands = RedisClient & {
   gwResponsePut(record: string, index: string, sizes: string, bytes: string, prefix: string, id: string, owner: string, body: string, expiresAt: number, maxBytes: number): Promise<number>;
   gwResponseDelete(record: string, index: string, sizes: string, bytes: string, prefix: string, id: string, owner: string): Promise<number>;
   gwResponseStats(record: string, index: string, sizes: string, bytes: string, prefix: string): Promise<[number, number]>;
@@ -66,7 +66,7 @@ export class RedisResponses implements ResponseStore {
   private readonly redis: Commands;
   private readonly base: string;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     redis.defineCommand('gwResponsePut', { numberOfKeys: 4, lua: PUT });
     redis.defineCommand('gwResponseDelete', { numberOfKeys: 4, lua: DELETE });
     redis.defineCommand('gwResponseStats', { numberOfKeys: 4, lua: STATS });

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { RedisKeyRecords } from './key-records.js';
 import { answerSoon } from './redis-answer.js';
 import { RedisResponses } from './redis-responses.js';
 import { RedisPins } from './pins.js';
+import { connectRedis, parseRedisUrl, type RedisClient } from './redis-client.js';
 import { StoreUnavailableError, type Counters, type Limits, type PeriodRef, type ReserveResult, type UsageStore } from './store.js';
 
 /** How often the slots of requests in flight are renewed (their hold is longer). */
@@ -35,11 +35,23 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 0
 `;
 
-/** Counts a success and drops its hold, in one step so the request is never counted twice or not at all. */
-const COMMIT = `
-if ARGV[1] ~= '' then redis.call('ZREM', KEYS[2], ARGV[1]) end
-redis.call('HINCRBY', KEYS[1], 'requests', 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+/**
+ * Settles a batch of finished requests of one period in one step: drops their holds (ARGV[7..]),
+ * counts ARGV[2] successes and adds tokens, estimated tokens, cost and unpriced requests, so a
+ * request is never counted twice or not at all. ARGV[1] the counters' time to live.
+ */
+const SETTLE = `
+for i = 7, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end
+local fields = { 'requests', 'tokens', 'estimated', 'cost', 'unpriced' }
+local changed = false
+for i = 1, 5 do
+  local n = tonumber(ARGV[i + 1])
+  if n ~= 0 then
+    redis.call('HINCRBY', KEYS[1], fields[i], n)
+    changed = true
+  end
+end
+if changed then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return 0
 `;
 
@@ -63,17 +75,33 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) * 2)
 return 0
 `;
 
-type Commands = Redis & {
+type Commands = RedisClient & {
   gwReserve(usage: string, holds: string, limitRequests: number, limitTokens: number, holdMs: number, token: string, ttlMs: number, limitCost: number): Promise<number>;
-  gwCommit(usage: string, holds: string, token: string, ttlMs: number): Promise<number>;
+  gwSettle(usage: string, holds: string, ttlMs: number, requests: number, tokens: number, estimated: number, cost: number, unpriced: number, ...dropHolds: string[]): Promise<number>;
   gwAcquire(slots: string, max: number, holdMs: number, token: string): Promise<number>;
   gwRefresh(slots: string, holdMs: number, ...tokens: string[]): Promise<number>;
 };
 
+/** What the requests of one period that finished in this turn of the event loop add up to. */
+interface Pending {
+  holds: string;
+  ttlMs: number;
+  /** requests, tokens, estimated, cost, unpriced */
+  add: [number, number, number, number, number];
+  /** Holds to drop: of requests counted (in `add`) or given back. */
+  drop: string[];
+  settled: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
 /**
  * The shared store: counters in Redis, so several gateway instances share exact quotas and show
- * the same stats. Writes issued while Redis is away wait in the client's queue and are sent
- * when it is back; reservations do not wait (a provider with a quota is skipped meanwhile).
+ * the same stats. One round trip per request on the way in (the reserve script); what requests
+ * add when they finish (a success, tokens, cost, a hold given back) is summed per period and
+ * sent once per turn of the event loop, one script per period. Writes issued while Redis is away
+ * wait in the client's queue and are sent when it is back; reservations do not wait (a provider
+ * with a quota is skipped meanwhile). `url` is any REDIS_URL: one server, Sentinel or Cluster.
  */
 export class RedisStore implements UsageStore {
   readonly kind = 'redis';
@@ -84,12 +112,14 @@ export class RedisStore implements UsageStore {
   /** Slots this instance holds, by Redis key, with their hold: refreshed while they live. */
   private readonly slots = new Map<string, { holdMs: number; tokens: Set<string> }>();
   private readonly refresher: NodeJS.Timeout;
+  /** Settles waiting to be sent, by usage key; null when none. */
+  private pending: Map<string, Pending> | null = null;
 
   /** `slotRefreshMs`: how often live slots are renewed (tests make it short). */
   constructor(url: string, private readonly prefix = 'aigw:', opts: { slotRefreshMs?: number } = {}) {
-    const redis = new Redis(url, { maxRetriesPerRequest: null, enableOfflineQueue: true, lazyConnect: false });
+    const redis = connectRedis(parseRedisUrl(url));
     redis.defineCommand('gwReserve', { numberOfKeys: 2, lua: RESERVE });
-    redis.defineCommand('gwCommit', { numberOfKeys: 2, lua: COMMIT });
+    redis.defineCommand('gwSettle', { numberOfKeys: 2, lua: SETTLE });
     redis.defineCommand('gwAcquire', { numberOfKeys: 1, lua: ACQUIRE });
     redis.defineCommand('gwRefresh', { numberOfKeys: 1, lua: REFRESH });
     // Connection errors are reported through healthy(); without a listener ioredis would print them.
@@ -126,22 +156,56 @@ export class RedisStore implements UsageStore {
     return { ok: true, token };
   }
 
-  async commit(ref: PeriodRef, token: string | null): Promise<void> {
+  commit(ref: PeriodRef, token: string | null): Promise<void> {
+    const p = this.settle(ref);
+    p.add[0] += 1;
+    if (token !== null) p.drop.push(token);
+    return p.settled;
+  }
+
+  release(ref: PeriodRef, token: string): Promise<void> {
+    const p = this.settle(ref);
+    p.drop.push(token);
+    return p.settled;
+  }
+
+  addTokens(ref: PeriodRef, tokens: number, estimated: boolean, cost?: number | null): Promise<void> {
+    const p = this.settle(ref);
+    p.add[1] += tokens;
+    if (estimated) p.add[2] += tokens;
+    if (cost === null) p.add[4] += 1;
+    else if (cost !== undefined && cost > 0) p.add[3] += cost;
+    return p.settled;
+  }
+
+  /** The batch entry of `ref`'s period, sent at the end of this turn of the event loop. */
+  private settle(ref: PeriodRef): Pending {
+    if (this.pending === null) {
+      this.pending = new Map();
+      setImmediate(() => this.flush());
+    }
     const [usage, holds] = this.refKeys(ref);
-    await this.redis.gwCommit(usage, holds, token ?? '', this.ttl(ref));
+    let p = this.pending.get(usage);
+    if (!p) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const settled = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      p = { holds, ttlMs: this.ttl(ref), add: [0, 0, 0, 0, 0], drop: [], settled, resolve, reject };
+      this.pending.set(usage, p);
+    }
+    return p;
   }
 
-  async release(ref: PeriodRef, token: string): Promise<void> {
-    await this.redis.zrem(this.refKeys(ref)[1], token);
-  }
-
-  async addTokens(ref: PeriodRef, tokens: number, estimated: boolean, cost?: number | null): Promise<void> {
-    const [usage] = this.refKeys(ref);
-    const m = this.redis.multi().hincrby(usage, 'tokens', tokens);
-    if (estimated) m.hincrby(usage, 'estimated', tokens);
-    if (cost === null) m.hincrby(usage, 'unpriced', 1);
-    else if (cost !== undefined && cost > 0) m.hincrby(usage, 'cost', cost);
-    await m.pexpire(usage, this.ttl(ref)).exec();
+  /** Sends what is pending: one script per period, all in one write (auto-pipelined). Resolves when Redis took them. */
+  private flush(): Promise<unknown> {
+    const batch = this.pending;
+    this.pending = null;
+    if (batch === null) return Promise.resolve();
+    const sent: Array<Promise<unknown>> = [];
+    for (const [usage, p] of batch) {
+      sent.push(this.redis.gwSettle(usage, p.holds, p.ttlMs, ...p.add, ...p.drop).then(() => p.resolve(), p.reject));
+    }
+    return Promise.all(sent);
   }
 
   async acquireSlot(name: string, max: number, holdMs: number): Promise<string | null> {
@@ -166,12 +230,11 @@ export class RedisStore implements UsageStore {
   async read(refs: readonly PeriodRef[]): Promise<Counters[]> {
     if (refs.length === 0) return [];
     if (this.redis.status !== 'ready') throw new StoreUnavailableError('redis is not connected');
-    const p = this.redis.pipeline();
-    for (const ref of refs) p.hmget(this.refKeys(ref)[0], 'requests', 'tokens', 'estimated', 'cost', 'unpriced');
-    const results = (await answerSoon(p.exec())) ?? [];
-    return results.map(([err, value]) => {
-      if (err) throw err;
-      const [requests, tokens, estimated, cost, unpriced] = (value as Array<string | null>).map((v) => Number(v ?? 0));
+    // One command per period (keys of several providers may live on several cluster nodes);
+    // sent together all the same, as the client pipelines what is issued at once.
+    const results = await answerSoon(Promise.all(refs.map((ref) => this.redis.hmget(this.refKeys(ref)[0], 'requests', 'tokens', 'estimated', 'cost', 'unpriced'))));
+    return results.map((value) => {
+      const [requests, tokens, estimated, cost, unpriced] = value.map((v) => Number(v ?? 0));
       return { requests: requests ?? 0, tokens: tokens ?? 0, estimatedTokens: estimated ?? 0, cost: cost ?? 0, unpriced: unpriced ?? 0 };
     });
   }
@@ -183,7 +246,7 @@ export class RedisStore implements UsageStore {
   async reset(refs: readonly PeriodRef[]): Promise<void> {
     if (refs.length === 0) return;
     if (this.redis.status !== 'ready') throw new StoreUnavailableError('redis is not connected');
-    await answerSoon(this.redis.del(...refs.map((ref) => this.refKeys(ref)[0])));
+    await answerSoon(Promise.all(refs.map((ref) => this.redis.del(this.refKeys(ref)[0]))));
   }
 
   async healthy(): Promise<boolean> {
@@ -203,13 +266,14 @@ export class RedisStore implements UsageStore {
 
   async close(): Promise<void> {
     clearInterval(this.refresher);
+    const settled = this.flush();
     if (this.redis.status === 'ready') {
       // A frozen Redis must not hold a shutdown forever: what it has not taken in 2 s is dropped.
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, 2000);
       });
-      await Promise.race([this.redis.quit().catch(() => undefined), late]);
+      await Promise.race([settled.catch(() => undefined).then(() => this.redis.quit()).catch(() => undefined), late]);
       clearTimeout(timer);
       this.redis.disconnect();
     } else {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach } from 'vitest';
+import { parseRedisUrl } from '../../src/usage/redis-client.js';
 import { RedisStore } from '../../src/usage/redis-store.js';
 import { SqliteStore } from '../../src/usage/sqlite-store.js';
 import type { UsageStore } from '../../src/usage/store.js';
@@ -16,11 +17,15 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
-/** Both stores, for `describe.each`: SQLite in a temp file, Redis under a random prefix (skip it without `redisUrl`). */
-export function storeFactories(redisUrl: string | undefined): Array<{ name: 'sqlite' | 'redis'; make: () => Harness }> {
+/**
+ * Every store, for `describe.each`: SQLite in a temp file, Redis (one server, and a three-node
+ * Redis Cluster) under a random prefix; `available` is false for a Redis the run has not got.
+ */
+export function storeFactories(redisUrl: string | null | undefined, clusterUrl?: string | null): Array<{ name: 'sqlite' | 'redis' | 'redis cluster'; kind: 'sqlite' | 'redis'; available: boolean; make: () => Harness }> {
   return [
-    { name: 'sqlite', make: () => sqliteHarness() },
-    { name: 'redis', make: () => redisHarness(redisUrl as string) },
+    { name: 'sqlite', kind: 'sqlite', available: true, make: () => sqliteHarness() },
+    { name: 'redis', kind: 'redis', available: !!redisUrl, make: () => redisHarness(redisUrl as string) },
+    { name: 'redis cluster', kind: 'redis', available: !!clusterUrl, make: () => redisHarness(clusterUrl as string) },
   ];
 }
 
@@ -49,19 +54,24 @@ function redisHarness(url: string): Harness {
   };
 }
 
-/** Deletes every key under `prefix` (the tests' Redis is shared by the test files). */
+/** Deletes every key under `prefix` (the tests' Redis is shared by the test files), on each node of a cluster. */
 export async function dropPrefix(url: string, prefix: string): Promise<void> {
-  const raw = new Redis(url, { lazyConnect: true });
-  try {
-    await raw.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await raw.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await raw.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    raw.disconnect();
+  const target = parseRedisUrl(url);
+  const nodes = target.kind === 'cluster' ? target.nodes.map((n) => `redis://${n.host}:${n.port}`) : [url];
+  for (const node of nodes) {
+    const raw = new Redis(node, { lazyConnect: true });
+    try {
+      await raw.connect();
+      let cursor = '0';
+      do {
+        const [next, keys] = await raw.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        // One key at a time: keys of several hash slots cannot go in one DEL on a cluster node.
+        for (const key of keys) await raw.del(key);
+      } while (cursor !== '0');
+    } finally {
+      raw.disconnect();
+    }
   }
 }
 

@@ -103,7 +103,13 @@ describe('provider ids are unambiguous', () => {
       await new Promise((r) => setTimeout(r, 150));
       const during = await redis.keys(`${prefix}*`);
       expect((await Promise.all(pending)).map((a) => a.status)).toEqual([200, 200]);
-      const keys = [...new Set([...during, ...(await redis.keys(`${prefix}*`))])].sort();
+      // The success is counted just after the answer (settles are batched per turn of the event loop).
+      let after = await redis.keys(`${prefix}*`);
+      for (let i = 0; i < 100 && !after.some((k) => k.endsWith(':usage')); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        after = await redis.keys(`${prefix}*`);
+      }
+      const keys = [...new Set([...during, ...after])].sort();
       const tagOf = (key: string): string | null => {
         const open = key.indexOf('{');
         const close = open < 0 ? -1 : key.indexOf('}', open + 1);

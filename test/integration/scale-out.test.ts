@@ -13,7 +13,10 @@ import { dropPrefix } from '../helpers/stores.js';
  * responses, session pins and the stats agree.
  */
 const fx = useUpstreamDouble();
-const redisUrl = inject('redisUrl');
+const shared = [
+  { where: 'one Redis server', url: inject('redisUrl') },
+  { where: 'a three-node Redis Cluster (REDIS_URL=redis+cluster://…)', url: inject('redisClusterUrl') },
+];
 const MASTER = 'gw-scale-out-master-01';
 const master = { authorization: `Bearer ${MASTER}` };
 
@@ -28,8 +31,8 @@ const cfg = () => ({
   s: { providers: ['x', 'y', 'z'].map((n) => provider(n, fx.double.url(n))) },
 });
 
-describe.skipIf(!redisUrl)('two instances on one Redis agree', () => {
-  it('on quotas, keys, stored responses, session pins and the stats, whichever instance a request lands on', async () => {
+describe.each(shared)('two instances on $where agree', ({ url: redisUrl }) => {
+  it.skipIf(!redisUrl)('on quotas, keys, stored responses, session pins and the stats, whichever instance a request lands on', async () => {
     const prefix = `test-scale-${randomUUID()}:`;
     const a = await fx.gateway(cfg(), { store: new RedisStore(redisUrl!, prefix) });
     const b = await fx.gateway(cfg(), { store: new RedisStore(redisUrl!, prefix) });
@@ -69,9 +72,9 @@ describe.skipIf(!redisUrl)('two instances on one Redis agree', () => {
       const statsB = (await call(`${b.url}/admin/stats`, { headers: master })).json;
       expect(statsA.m.limited.requests).toBe(10);
       expect(statsA.m.spare.requests).toBe(20);
-      const shared = (s: Record<string, Record<string, Record<string, unknown>>>) =>
+      const counters = (s: Record<string, Record<string, Record<string, unknown>>>) =>
         Object.fromEntries(Object.entries(s).map(([m, ps]) => [m, Object.fromEntries(Object.entries(ps).map(([p, v]) => [p, { requests: v.requests, tokens: v.tokens, cost: v.cost }]))]));
-      expect(shared(statsB)).toEqual(shared(statsA));
+      expect(counters(statsB)).toEqual(counters(statsA));
       const keyA = (await call(`${a.url}/admin/keys/${made.json.id}`, { headers: master })).json.usage;
       const keyB = (await call(`${b.url}/admin/keys/${made.json.id}`, { headers: master })).json.usage;
       expect(keyA.requests).toBe(3);

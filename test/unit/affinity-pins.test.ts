@@ -18,8 +18,8 @@ const redisUrl = inject('redisUrl');
 
 const MINUTE = 60_000;
 
-describe.each(storeFactories(redisUrl ?? undefined))('PinStore contract: $name', ({ name, make }) => {
-  describe.skipIf(name === 'redis' && !redisUrl)(`${name} pins`, () => {
+describe.each(storeFactories(redisUrl, inject('redisClusterUrl')))('PinStore contract: $name', ({ name, available, make }) => {
+  describe.skipIf(!available)(`${name} pins`, () => {
     const stores = useStores(make);
     let store: UsageStore;
     const open = stores.open;

@@ -3,6 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { RedisStore } from '../../src/usage/redis-store.js';
 import { SqliteStore } from '../../src/usage/sqlite-store.js';
@@ -28,8 +29,8 @@ function tokenOf(r: ReserveResult): string {
   return r.token;
 }
 
-describe.each(storeFactories(redisUrl ?? undefined))('UsageStore contract: $name', ({ name, make }) => {
-  describe.skipIf(name === 'redis' && !redisUrl)(`${name} store`, () => {
+describe.each(storeFactories(redisUrl, inject('redisClusterUrl')))('UsageStore contract: $name', ({ name, kind, available, make }) => {
+  describe.skipIf(!available)(`${name} store`, () => {
     const stores = useStores(make);
     let store: UsageStore;
     const open = stores.open;
@@ -38,7 +39,7 @@ describe.each(storeFactories(redisUrl ?? undefined))('UsageStore contract: $name
     });
 
     it('has the right kind and is healthy', async () => {
-      expect(store.kind).toBe(name);
+      expect(store.kind).toBe(kind);
       expect(await store.healthy()).toBe(true);
     });
 
@@ -304,6 +305,57 @@ describe.skipIf(!redisUrl)('RedisStore only', () => {
 
   afterEach(async () => {
     for (const s of opened.splice(0)) await s.close();
+  });
+
+  it('what finished requests add is sent as one script per period per turn of the event loop, exactly', async () => {
+    const prefix = `test:${randomUUID()}:`;
+    const store = await openRedis(redisUrl as string, prefix);
+    const monitor = await new Redis(redisUrl as string).monitor();
+    const seen: string[][] = [];
+    // Commands the clients sent (not those the scripts ran inside Redis) that touch this prefix.
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (!source.startsWith('lua') && args.some((a) => a.startsWith(prefix))) seen.push(args);
+    });
+    const quiet = async () => {
+      for (let n = -1; n !== seen.length; await new Promise((r) => setTimeout(r, 100))) n = seen.length;
+    };
+    try {
+      const limits = requestsOnly(1000);
+      const holds = await Promise.all(Array.from({ length: 150 }, () => store.reserve(ref(), limits, HOLD_MS)));
+      await quiet();
+      const reserves = seen.length;
+      // 100 successes with tokens, 50 given back, on one provider; 10 on another: all in one turn.
+      await Promise.all([
+        ...holds.slice(0, 100).map((h) => store.commit(ref(), tokenOf(h))),
+        ...holds.slice(0, 100).map((_, i) => store.addTokens(ref(), 10, i % 2 === 0, 7)),
+        ...holds.slice(100).map((h) => store.release(ref(), tokenOf(h))),
+        ...Array.from({ length: 10 }, () => store.commit(ref('model-b/p2'), null)),
+      ]);
+      await quiet();
+      const settles = seen.slice(reserves);
+      expect(reserves).toBe(150);
+      expect(settles).toHaveLength(2);
+      expect(settles.map((args) => /^eval(sha)?$/i.test(args[0]!))).toEqual([true, true]);
+      expect(await store.read([ref(), ref('model-b/p2')])).toEqual([
+        { requests: 100, tokens: 1000, estimatedTokens: 500, cost: 700, unpriced: 0 },
+        { requests: 10, tokens: 0, estimatedTokens: 0, cost: 0, unpriced: 0 },
+      ]);
+      // Every hold is gone: the whole quota minus the 100 counted is free again.
+      const after = await Promise.all(Array.from({ length: 901 }, () => store.reserve(ref(), limits, HOLD_MS)));
+      expect(after.filter((r) => r.ok)).toHaveLength(900);
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
+  it('what is still waiting to be sent when the store closes is written before it lets go', async () => {
+    const prefix = `test:${randomUUID()}:`;
+    const a = await openRedis(redisUrl as string, prefix);
+    const sent = [a.commit(ref(), null), a.addTokens(ref(), 42, false, null)];
+    await a.close();
+    await Promise.all(sent);
+    const b = await openRedis(redisUrl as string, prefix);
+    expect(await b.read([ref()])).toEqual([{ requests: 1, tokens: 42, estimatedTokens: 0, cost: 0, unpriced: 1 }]);
   });
 
   it('slots are shared by instances, and the slots of an instance that died free themselves after their hold', async () => {
