@@ -47,6 +47,19 @@ describe('the gateway process', () => {
     expect(await start({ admin_key: 'an-admin-key-123456' }, '0.0.0.0', 'stderr')).not.toContain('/admin/*');
   });
 
+  it('refuses a malformed REDIS_URL with the shape expected, never repeating its password, exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-'));
+    const path = join(dir, 'provider.json');
+    writeFileSync(path, JSON.stringify({ m: { providers: [{ name: 'p', endpoint: double.url('p'), api_key: 'k', model: 'x' }] } }));
+    for (const [url, says] of [['redis+sentinel://:hunter2-secret@s1:26379', 'needs the master name'], ['redis+cluster://:hunter2-secret@n1:7000/3', 'no database']]) {
+      const { code, stderr, stdout } = await run({ CONFIG_PATH: path, REDIS_URL: url!, LOG_DIR: join(dir, 'logs'), DATA_DIR: join(dir, 'data'), PORT: String(await freePort()) }).done;
+      expect(code).toBe(1);
+      expect(stderr).toContain('REDIS_URL: ');
+      expect(stderr).toContain(says);
+      expect(stderr + stdout + readFileSync(join(dir, 'logs', 'gateway.log'), 'utf8')).not.toContain('hunter2');
+    }
+  });
+
   it('refuses an unknown LOG_LEVEL', async () => {
     const { code, stderr } = await run({ LOG_LEVEL: 'verbose', CONFIG_PATH: 'nope.json' }).done;
     expect(code).toBe(1);
