@@ -42,6 +42,23 @@ export interface LoggerOptions {
   extra?: DestinationStream;
 }
 
+/** Where a logger made by createLogger takes lines that are already JSON (see `preparedLine`). */
+const PREPARED = Symbol('gateway.preparedLine');
+const LEVEL_VALUES = { info: 30, warn: 40, error: 50 } as const;
+
+/**
+ * One line whose fields are already JSON text (`"reqId":"…",…,"msg":"…"`, no braces), written
+ * exactly as pino would write them (level word, time, then the fields), through the same secret
+ * scrubber and destinations. The lines every request writes take this way: serializing a known
+ * shape by hand costs a fraction of pino's generic walk over the object.
+ */
+export function preparedLine(logger: Logger, level: keyof typeof LEVEL_VALUES, fields: string): void {
+  if (logger.levelVal > LEVEL_VALUES[level]) return;
+  const write = (logger as unknown as { [PREPARED]?: (line: string) => void })[PREPARED];
+  if (write) write(`{"level":"${WORDS[level]}"${isoTimestamp()},${fields}}\n`);
+  else logger[level](JSON.parse(`{${fields}}`) as object);
+}
+
 export interface GatewayLogger {
   logger: Logger;
   /** The secrets to scrub from every line from now on (replaced at each config load). */
@@ -81,23 +98,26 @@ export function createLogger(opts: LoggerOptions): GatewayLogger {
     for (const s of sonic) (s as unknown as { flush(cb?: () => void): void }).flush(() => undefined);
   }, FLUSH_MS);
   timer.unref();
+  const scrub = (line: string): string => {
+    for (const s of secrets) if (line.includes(s)) line = line.replaceAll(s, '[REDACTED]');
+    return line;
+  };
+  // Every line goes to every destination: a plain fan-out, cheaper than pino.multistream's
+  // per-stream level bookkeeping, which this logger does not need.
+  const fanOut = (line: string): void => {
+    for (const s of streams) s.write(line);
+  };
   const logger = pino(
     {
       level: opts.level,
       base: null,
       timestamp: isoTimestamp,
       formatters: { level: (label) => ({ level: WORDS[label] ?? label.toUpperCase() }) },
-      hooks: {
-        streamWrite: (line) => {
-          for (const s of secrets) if (line.includes(s)) line = line.replaceAll(s, '[REDACTED]');
-          return line;
-        },
-      },
+      hooks: { streamWrite: scrub },
     },
-    // Every line goes to every destination: a plain fan-out, cheaper than pino.multistream's
-    // per-stream level bookkeeping, which this logger does not need.
-    { write: (line: string) => { for (const s of streams) s.write(line); } },
+    { write: fanOut },
   );
+  Object.defineProperty(logger, PREPARED, { value: (line: string) => fanOut(scrub(line)) });
   return {
     logger,
     setSecrets: (list) => {

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { Attempt } from '../upstream/proxy.js';
-import type { Logger } from './logger.js';
+import { preparedLine, type Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { Traffic } from './traffic.js';
 import type { AffinityResult } from '../routing/affinity.js';
@@ -88,18 +88,17 @@ export function finishRequest(request: FastifyRequest, status: number, deps: Fin
   const bare = q < 0 ? request.url : request.url.slice(0, q);
   const path = capped(bare);
   const model = t.model === null ? null : capped(t.model);
-  const line = {
-    reqId: request.id, method: request.method, path, model, stream: t.stream, status,
-    provider: t.provider, tries: t.attempts, latencyMs: ms, tokens: t.tokens,
-    ...(t.cost !== null ? { cost: t.cost } : {}),
-    ...(t.key !== null ? { key: t.key } : {}),
-    ...(t.tokensEstimated ? { tokensEstimated: true } : {}),
-    ...(t.firstByteMs !== null ? { firstByteMs: t.firstByteMs } : {}),
-    ...(t.clientGone ? { clientGone: true } : {}),
-    ...(t.streamError ? { streamError: capped(t.streamError), interrupted: true } : {}),
-    ...(t.affinity !== null ? { affinity: t.affinity } : {}),
-  };
   const msg = `${request.method} ${capped(bare, 64)} ${model === null ? '-' : capped(model, 64)} ${status}${t.provider ? ` via ${t.provider}` : ''} in ${ms} ms`;
-  if (status >= 500) deps.logger.error(line, msg);
-  else deps.logger.info(line, msg);
+  // The fields in a fixed order, serialized by hand (see preparedLine): every string through JSON.stringify.
+  let fields = `"reqId":${JSON.stringify(request.id)},"method":${JSON.stringify(request.method)},"path":${JSON.stringify(path)},"model":${model === null ? 'null' : JSON.stringify(model)}`
+    + `,"stream":${t.stream},"status":${status},"provider":${t.provider === null ? 'null' : JSON.stringify(t.provider)},"tries":${JSON.stringify(t.attempts)}`
+    + `,"latencyMs":${ms},"tokens":${JSON.stringify(t.tokens)}`;
+  if (t.cost !== null) fields += `,"cost":${JSON.stringify(t.cost)}`;
+  if (t.key !== null) fields += `,"key":${JSON.stringify(t.key)}`;
+  if (t.tokensEstimated) fields += ',"tokensEstimated":true';
+  if (t.firstByteMs !== null) fields += `,"firstByteMs":${JSON.stringify(t.firstByteMs)}`;
+  if (t.clientGone) fields += ',"clientGone":true';
+  if (t.streamError) fields += `,"streamError":${JSON.stringify(capped(t.streamError))},"interrupted":true`;
+  if (t.affinity !== null) fields += `,"affinity":${JSON.stringify(t.affinity)}`;
+  preparedLine(deps.logger, status >= 500 ? 'error' : 'info', `${fields},"msg":${JSON.stringify(msg)}`);
 }

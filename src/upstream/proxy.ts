@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import type { ProviderConfig } from '../config/load.js';
-import type { Logger } from '../observability/logger.js';
+import { preparedLine, type Logger } from '../observability/logger.js';
 import type { HealthBook } from '../routing/health.js';
 import type { Endpoint } from '../routing/plan.js';
 import type { Quota } from '../usage/quota.js';
@@ -163,8 +163,7 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
       giveUp();
       return { kind: 'aborted', attempts, provider: null };
     }
-    logger.info({ reqId: req.requestId, model: provider.publicModel, provider: provider.name, priority: provider.priority, ...(probe ? { probe: true } : {}) },
-      `Selected provider ${provider.name} for ${provider.publicModel}`);
+    preparedLine(logger, 'info', `"reqId":${JSON.stringify(req.requestId)},${selectedFields(provider, probe)}`);
     const native = req.native?.accepts(provider, req.stream) === true ? req.native : null;
     let body: UpstreamBody;
     try {
@@ -238,6 +237,19 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
   }
   const retryAt = allRateLimited && usableAt.length > 0 ? Math.min(...usableAt) : null;
   return { kind: 'failed', attempts, skipped, retryAt };
+}
+
+/** The fields of the `Selected provider` line after the request id: made once per provider (and probe or not). */
+const SELECTED = new WeakMap<ProviderConfig, [string, string]>();
+function selectedFields(provider: ProviderConfig, probe: boolean): string {
+  let f = SELECTED.get(provider);
+  if (!f) {
+    const common = `"model":${JSON.stringify(provider.publicModel)},"provider":${JSON.stringify(provider.name)},"priority":${JSON.stringify(provider.priority)}`;
+    const msg = `,"msg":${JSON.stringify(`Selected provider ${provider.name} for ${provider.publicModel}`)}`;
+    f = [common + msg, `${common},"probe":true${msg}`];
+    SELECTED.set(provider, f);
+  }
+  return f[probe ? 1 : 0];
 }
 
 /** The client headers a native provider also gets: single, short, printable values only. */
