@@ -19,6 +19,7 @@ import type { UsageSink } from '../usage/sink.js';
 import type { Inflight } from './inflight.js';
 import { admitKey, keyUsage, type Admission } from './key-admission.js';
 import { sendAbandoned, sendJson, sendStream, sendSynthesized, sendUpstreamError, type ReplyContext } from './reply.js';
+import { ClientGone } from '../upstream/client-gone.js';
 
 /** What a proxied route uses of the gateway: the configuration, routing state, the proxy, usage and the request's end. */
 export interface ProxiedDeps {
@@ -79,7 +80,7 @@ export async function handleProxied(format: ClientFormat, request: FastifyReques
   // Nothing is sent upstream for a key that may not send it; a refusal takes nothing.
   const admission: Admission | null = key ? await admitKey(key, plan.order, reply, deps.quota, now) : null;
 
-  const abort = new AbortController();
+  const abort = new ClientGone();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) abort.abort();
   });
@@ -87,7 +88,7 @@ export async function handleProxied(format: ClientFormat, request: FastifyReques
   let result: ProxyResult;
   try {
     result = await proxy(plan.order, {
-      requestId: request.id, endpoint, body, stream, signal: abort.signal,
+      requestId: request.id, endpoint, body, stream, signal: abort,
       reasoningEffort: parsed.reasoningEffort,
       native: format.native ?? null,
       clientBody: request.body as Record<string, unknown>,

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import type { ProviderConfig } from '../config/load.js';
 import { preparedLine, type Logger } from '../observability/logger.js';
@@ -15,6 +14,7 @@ import { upstreamBody, type UpstreamBody } from './request-body.js';
 import { Untranslatable } from '../providers/index.js';
 import { inEncoding } from './embeddings.js';
 import { upstreamPath } from './wire.js';
+import type { ClientGone } from './client-gone.js';
 import { upstreamErrorInfo } from './sanitize.js';
 import { waitFromHeaders, type ProviderWait } from '../routing/provider-says.js';
 import type { ErrorInfo, NativePassThrough } from '../protocols/format.js';
@@ -34,7 +34,8 @@ export interface ProxyRequest {
   /** The client asked for a stream. */
   stream: boolean;
   /** Aborted when the client goes away. */
-  signal: AbortSignal;
+  /** The client left: stop. */
+  signal: ClientGone;
   /** Largest non-streamed answer accepted (`_global.max_response_bytes`). */
   maxResponseBytes: number;
   /** No cooldown lasts longer, whatever a provider asks (`_global.max_cooldown_seconds`). */
@@ -186,11 +187,7 @@ export async function proxy(order: readonly ProviderConfig[], req: ProxyRequest,
     let freshSocketTried = false;
     for (let tryNo = 0; tryNo <= provider.retry; tryNo++) {
       if (tryNo > 0) {
-        try {
-          await sleep(deps.backoffMs(tryNo), undefined, { signal: req.signal });
-        } catch {
-          return giveUp();
-        }
+        if (!(await req.signal.sleep(deps.backoffMs(tryNo)))) return giveUp();
       }
       const started = deps.now();
       const r = await tryOnce(provider, native?.endpoint ?? req.endpoint, body, req, deps, attempts, native ? forwarded(native, req) : null);
@@ -333,7 +330,7 @@ async function tryOnce(provider: ProviderConfig, endpoint: Endpoint, upstream: U
       discard(res);
       return invalid;
     }
-    const body = await readCapped(res.body, req.maxResponseBytes);
+    const body = await readCapped(res.body, req.maxResponseBytes, res.headers['content-length']);
     if (verdict === 'return' && adapter?.refusesGateway?.(status, body)) {
       // A bad key said as a 400 (Gemini's API_KEY_INVALID): the provider refuses the gateway, as a 401 would.
       return { done: false, outcome: { kind: 'status', status: 401 }, wait: null };
@@ -392,7 +389,16 @@ function firstContentOf(native: NativePassThrough | null): (e: SseEvent) => Prog
 
 const FIRST_TOKEN_TIMEOUT = { kind: 'network', code: 'UPSTREAM_FIRST_TOKEN_TIMEOUT' } as const;
 
-async function readCapped(body: Dispatcher.ResponseData['body'], cap: number): Promise<Buffer> {
+/**
+ * The whole body, at most `cap` bytes. A body that announced its length within the cap is read
+ * at once (undici checks it sends no more than it announced); any other is counted as it comes.
+ */
+async function readCapped(body: Dispatcher.ResponseData['body'], cap: number, announced?: string | string[]): Promise<Buffer> {
+  const length = typeof announced === 'string' ? Number(announced) : NaN;
+  if (Number.isSafeInteger(length) && length >= 0 && length <= cap) {
+    const bytes = await body.bytes();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
   const parts: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
