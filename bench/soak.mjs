@@ -95,11 +95,14 @@ async function main() {
   let killedAt = null;
   const counts = { completed: 0, left: 0, failed: 0, reloads: 0, reloadFailures: 0 };
   const failuresAt = [];
+  /** Requests started once the dead provider's cooldown was over: only b serves them, and 5 % of its connections reset. */
+  let lateRequests = 0;
   const rss = [];
 
   const client = async () => {
     while (Date.now() < end) {
       const leave = Math.random() < 0.3;
+      if (killedAt !== null && Date.now() > killedAt + (COOLDOWN_S + 2) * 1000) lateRequests++;
       try {
         const res = await request(`${base}/v1/chat/completions`, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json' }, body });
         if (res.statusCode !== 200) {
@@ -178,18 +181,24 @@ async function main() {
   const rssAfterWarmup = median(rss.filter((s) => s.at >= warm && s.at < warm + seconds * 150).map((s) => s.rss));
   const rssAtEnd = median(rss.filter((s) => s.at >= end - seconds * 150).map((s) => s.rss));
   const lateFailures = failuresAt.filter((t) => killedAt !== null && t > killedAt + (COOLDOWN_S + 2) * 1000).length;
+  // A request fails on the one provider left only when its connection resets on every try: the
+  // first on a kept-alive socket (tried again at once on a fresh one), then each of the 1 + RETRY
+  // tries. That chance, 0.05^(RETRY + 2), times the requests, is what chance alone explains;
+  // more than three times that (plus one) is a fault of the gateway.
+  const byChance = lateRequests * 0.05 ** (RETRY + 2);
   const unhandled = lines.filter((l) => /unhandled/i.test(String(l.msg))).length;
 
   const checks = [
     ['the gateway is alive at the end, no unhandled rejection logged', alive && unhandled === 0, `${alive ? 'alive' : 'DEAD'}, ${unhandled} unhandled`],
     // Judged on runs of a minute or more: in a 20-second run V8 is still sizing its heap.
-    ['RSS grows less than 10 % after warm-up', seconds < 60 || rssAtEnd / rssAfterWarmup - 1 < 0.1,
+    ['RSS flat: grows less than 10 % between the middle (40–55 % of the run) and the end (last 15 %)', seconds < 60 || rssAtEnd / rssAfterWarmup - 1 < 0.1,
       `${(rssAfterWarmup / 2 ** 20).toFixed(0)} → ${(rssAtEnd / 2 ** 20).toFixed(0)} MiB (${((rssAtEnd / rssAfterWarmup - 1) * 100).toFixed(1)} %)${seconds < 60 ? ', not judged: run shorter than 60 s' : ''}`],
     ['no client connection left open; what remains are idle keep-alive connections to providers, bounded by the peak concurrency',
       finalInbound === 0 && finalSockets - idleSockets <= clients * 1.1 + 5, `idle ${idleSockets} sockets; at the end ${finalInbound} client connections, ${finalSockets} sockets`],
     ['logged tokens = stored tokens, per provider', loggedTokens.a === storedTokens.a && loggedTokens.b === storedTokens.b, `a ${loggedTokens.a} / ${storedTokens.a}, b ${loggedTokens.b} / ${storedTokens.b}`],
     ['no reload failed, and no request failed because of one', counts.reloadFailures === 0, `${counts.reloads} reloads, ${counts.reloadFailures} failed`],
-    [`client errors stop within the cooldown after a provider dies (${COOLDOWN_S} s + 2 s)`, lateFailures === 0, `${lateFailures} failures later than that`],
+    [`client errors stop within the cooldown after a provider dies (${COOLDOWN_S} s + 2 s), but for connections that reset on every try`, lateFailures <= Math.floor(3 * byChance) + 1,
+      `${lateFailures} failures later than that, of ${lateRequests} requests (${byChance.toFixed(2)} expected from resets alone)`],
     ['tries ≤ requests × (retry + 1)', tries <= requests * (RETRY + 1), `${tries} tries for ${requests} requests`],
   ];
   const ok = checks.every(([, pass]) => pass);
