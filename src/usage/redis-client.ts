@@ -1,7 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 
 /**
- * `REDIS_URL` in its three shapes (SPEC §6), read without connecting:
+ * `REDIS_URL` in its three shapes, read without connecting:
  * - `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS): one server;
  * - `redis+sentinel://[user:password@]host[:port],host[:port]/<master name>[/db]`: ask these
  *   Sentinels where the master of `<master name>` is, and again after each fail-over;
@@ -43,7 +43,7 @@ export function parseRedisUrl(url: string): RedisTarget {
     if (path !== '' && path !== '/') throw new Error('REDIS_URL: a Redis Cluster has no database number or name (database 0 only)');
     return { kind: 'cluster', nodes: hosts, auth, tls };
   }
-  const parts = path.split('/').filter((p) => p !== '').map(decodeURIComponent);
+  const parts = path.split('/').filter((p) => p !== '').map(decoded);
   if (parts.length === 0 || parts.length > 2) throw new Error('REDIS_URL: redis+sentinel:// needs the master name after the hosts, e.g. redis+sentinel://sentinel:26379/mymaster');
   const db = parts.length === 2 ? Number(parts[1]) : 0;
   if (!Number.isInteger(db) || db < 0 || db > 65535) throw new Error('REDIS_URL: the database after the master name must be a number');
@@ -59,11 +59,20 @@ function hostPort(s: string, fallback: number): HostPort {
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
+/** `%`-escapes undone; a broken one is refused without repeating the text (it may be a password). */
+function decoded(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new Error('REDIS_URL: a %-escape in the user, password or master name is broken');
+  }
+}
+
 function parseAuth(userinfo: string | undefined): Auth {
   if (!userinfo) return {};
   const colon = userinfo.indexOf(':');
-  const user = decodeURIComponent(colon < 0 ? userinfo : userinfo.slice(0, colon));
-  const password = colon < 0 ? undefined : decodeURIComponent(userinfo.slice(colon + 1));
+  const user = decoded(colon < 0 ? userinfo : userinfo.slice(0, colon));
+  const password = colon < 0 ? undefined : decoded(userinfo.slice(colon + 1));
   // `redis://:password@host` has an empty user: the default one.
   if (password === undefined) return { password: user };
   return { ...(user ? { username: user } : {}), ...(password ? { password } : {}) };

@@ -46,12 +46,13 @@ describe('REDIS_URL shapes', () => {
     ['redis+cluster://n1:7000,,n2:7001', '"" is not host:port'],
     ['redis+cluster://n1:7000/2', 'no database'],
     ['redis+swarm://n1:7000', 'expected redis://'],
+    ['redis+sentinel://s1/m%zz', '%-escape'],
   ])('%j is refused, saying what is wrong', (url, message) => {
     expect(() => parseRedisUrl(url)).toThrow(message);
   });
 
   it('a refusal never repeats the password', () => {
-    for (const url of ['redis+sentinel://u:hunter2@s1:0/m', 'redis+cluster://:hunter2@n1:0', 'redis://:hunter2@exa mple:1', 'redis+cluster://:hunter2@n1:7000/1']) {
+    for (const url of ['redis+sentinel://u:hunter2@s1:0/m', 'redis+cluster://:hunter2@n1:0', 'redis://:hunter2@exa mple:1', 'redis+cluster://:hunter2@n1:7000/1', 'redis+cluster://:hunter2%zz@n1']) {
       expect(() => parseRedisUrl(url)).toThrow();
       try {
         parseRedisUrl(url);
